@@ -1,0 +1,88 @@
+"""The unconstrained-features problem: class counts, weight decays, feature dimension.
+
+    minimise  (1/N) sum_k sum_{i<=n_k} CE(W h_{k,i}, k) + (lambda_W/2)||W||_F^2 + (lambda_H/2)||H||_F^2
+
+W is V x d (one row per class / token), H is d x N (one column per sample), n_k >= 1 samples of
+class k and N = sum_k n_k. The "relu" model adds H >= 0. Every solver in `theory` takes a `Problem`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class InputError(ValueError):
+    """Bad user input. The message names the value and what is allowed; the CLIs print it as one line."""
+
+
+def check_counts(counts) -> np.ndarray:
+    """Return counts as a float64 vector, or raise InputError naming the first bad entry."""
+    try:
+        n = np.asarray(counts, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"counts must be numbers, got {counts!r}") from exc
+    if n.size < 2:
+        raise InputError(f"counts must have at least 2 classes (V >= 2), got {n.size}")
+    bad = np.flatnonzero(~(np.isfinite(n) & (n > 0)))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"counts must be finite and > 0, got counts[{i}] = {n[i]!r}")
+    return n
+
+
+def check_lambda(name: str, value) -> float:
+    """Return a weight decay as float, or raise InputError unless it is a finite number >= 0."""
+    try:
+        lam = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be a number >= 0, got {value!r}") from exc
+    if not math.isfinite(lam) or lam < 0:
+        raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
+    return lam
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An instance of the UFM: counts n (length V), weight decays, feature dimension d (default V)."""
+
+    counts: np.ndarray
+    lambda_w: float
+    lambda_h: float
+    d: int | None = None
+
+    def __post_init__(self):
+        n = check_counts(self.counts)
+        n.setflags(write=False)
+        object.__setattr__(self, "counts", n)
+        object.__setattr__(self, "lambda_w", check_lambda("lambda_w", self.lambda_w))
+        object.__setattr__(self, "lambda_h", check_lambda("lambda_h", self.lambda_h))
+        d = self.V if self.d is None else self.d
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+            raise InputError(f"d must be a positive integer, got {self.d!r}")
+        object.__setattr__(self, "d", int(d))
+
+    @property
+    def V(self) -> int:
+        return int(self.counts.size)
+
+    @property
+    def N(self) -> float:
+        return float(self.counts.sum())
+
+    @property
+    def weights(self) -> np.ndarray:
+        """n_k / N: the share of the average loss that class k carries."""
+        return self.counts / self.N
+
+    @property
+    def mu(self) -> float:
+        """sqrt(lambda_W lambda_H): the nuclear-norm weight after minimising over factorisations."""
+        return math.sqrt(self.lambda_w * self.lambda_h)
+
+    def require_d_at_least_v(self, what: str) -> None:
+        """The closed forms and the convex reformulation assume d >= V (the paper's assumption)."""
+        if self.d < self.V:
+            raise InputError(f"d must be >= V = {self.V} for {what}, got d = {self.d}")

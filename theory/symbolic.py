@@ -1,0 +1,137 @@
+"""Executable derivations (sympy) of every closed form used in `theory`.
+
+Each function re-derives its result from the per-class problem and returns sympy expressions; the numpy
+code in `relu.py` and `unconstrained.py` is tested against `sympy.lambdify` of these, so a typo in the
+numpy formula cannot survive.
+
+Common step (`margin_problem`): after the structure of the minimiser is fixed, every class solves
+    minimise_{t >= 0}  w * log(1 + (V - 1) e^{-t}) + c * t,
+t being the logit margin of the class over each other class, w its loss weight and c the price of margin
+paid in weight decay. Then 1 - softmax_k = c / w, the loss is -log(1 - c/w) while c/w < (V-1)/V, and the
+class collapses to t = 0 (loss log V) once c/w >= (V-1)/V.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sympy as sp
+
+V, n, N, t, w, c = sp.symbols("V n N t w c", positive=True)
+lam, lam_w, lam_h, mu = sp.symbols("lambda lambda_W lambda_H mu", positive=True)
+
+
+def _positive_root(roots: list) -> sp.Expr:
+    """The one root that is positive for V >= 2 (sympy cannot use V > 1): test it at a sample point."""
+    point = lambda r: {sym: (3 if sym == V else 2) for sym in r.free_symbols}  # noqa: E731
+    pos = [r for r in roots if r.subs(point(r)) > 0]
+    if len(pos) != 1:
+        raise ArithmeticError(f"expected exactly one positive root, got {roots}")
+    return pos[0]
+
+
+@lru_cache(maxsize=None)
+def margin_problem() -> dict:
+    """Minimise g(t) = w log(1 + (V-1) e^{-t}) + c t: stationary margin, loss, collapse condition."""
+    g = w * sp.log(1 + (V - 1) * sp.exp(-t)) + c * t
+    (t_star,) = sp.solve(sp.Eq(sp.diff(g, t), 0), t)
+    loss = sp.simplify(sp.log(1 + (V - 1) * sp.exp(-t)).subs(t, t_star))
+    # collapse: g'(0) >= 0 means t = 0 is optimal (g is convex in t)
+    slope_at_0 = sp.simplify(sp.diff(g, t).subs(t, 0))
+    (c_collapse,) = sp.solve(sp.Eq(slope_at_0, 0), c)
+    return {"objective": g, "t": sp.simplify(t_star), "loss": loss, "c_collapse": sp.simplify(c_collapse)}
+
+
+@lru_cache(maxsize=None)
+def relu_closed_form() -> dict:
+    """Global minimiser of the ReLU UFM (H >= 0, d >= V), one class at a time.
+
+    Structure (Dang et al., ICML 2024): class means are orthogonal non-negative features h_k = s e_k
+    (s = ||h_k||), so class k's logits are s u_k with u_k = W e_k, one column of W per class, and the
+    objective splits into per-class problems
+        (n/N) CE(s u, k) + (lambda_W/2) ||u||^2 + (lambda_H/2) n s^2.
+    Step 1: CE depends on u only through the margin m = u_k - u_j (equal for all j != k by symmetry and
+    convexity); the least-norm u with margin m has u_k = m(V-1)/V, u_j = -m/V, ||u||^2 = m^2 (V-1)/V.
+    Step 2: for a fixed logit margin t = s m, the cheapest split of the penalty between m and s.
+    Step 3: the margin problem with w = n/N and c = the price from step 2.
+    Step 4: the derivative in lambda along lambda_W = lambda_H = lambda.
+    """
+    a, cc, m, s = sp.symbols("a c_off m s", real=True)
+    # step 1: least-norm logit vector with margin m
+    sq = a**2 + (V - 1) * cc**2
+    (c_opt,) = sp.solve(sp.diff(sq.subs(a, m + cc), cc), cc)
+    a_opt = sp.simplify(m + c_opt)
+    u_norm_sq = sp.factor(sp.simplify(sq.subs({a: a_opt, cc: c_opt})))
+    # step 2: split t = s m between the weight column and the feature; q = m^2 > 0
+    q = sp.symbols("q", positive=True)
+    pen = lam_w / 2 * u_norm_sq.subs(m, sp.sqrt(q)) + lam_h / 2 * n * t**2 / q
+    q_star = _positive_root(sp.solve(sp.diff(pen, q), q))
+    price = sp.simplify(pen.subs(q, q_star) / t)
+    # step 3: margin problem
+    mp = margin_problem()
+    subs = {w: n / N, c: price}
+    loss = sp.simplify(mp["loss"].subs(subs))
+    rho = sp.simplify(price / (n / N))  # 1 - softmax_k
+    # collapse threshold on n: solve price = c_collapse for n
+    (n_collapse,) = sp.solve(sp.Eq(rho, (V - 1) / V), n)
+    t_star = sp.simplify(mp["t"].subs(subs))
+    margin = sp.simplify(sp.sqrt(q_star.subs(t, t_star)))  # m at the optimum
+    # step 4: derivative along lambda_W = lambda_H = lambda
+    loss_eq = loss.subs({lam_w: lam, lam_h: lam})
+    return {
+        "logit_target": a_opt / m,  # u_k / m
+        "logit_other": c_opt / m,  # u_j / m
+        "u_norm_sq": u_norm_sq,  # ||u_k||^2 in terms of m
+        "margin_weight": margin,  # m = (u_k - u_j), the weight-column margin
+        "weight_column_norm": sp.simplify(sp.sqrt(u_norm_sq.subs(m, margin))),  # ||W e_k||
+        "price": price,  # c: decay cost per unit of logit margin
+        "rho": rho,
+        "loss": loss,
+        "t": t_star,
+        "feature_norm": sp.simplify(t_star / margin),  # ||h_k|| = s = t / m
+        "n_collapse": sp.simplify(n_collapse),
+        "dloss_dlambda": sp.simplify(sp.diff(loss_eq, lam)),
+    }
+
+
+@lru_cache(maxsize=None)
+def balanced_unconstrained_closed_form() -> dict:
+    """Unconstrained UFM with equal counts n_k = n (N = nV), d >= V.
+
+    By symmetry the optimal logits are Z = alpha 11^T + beta I. With Y = Z sqrt(n):
+    ||Y||_* = sqrt(n) |V alpha + beta| + (V - 1) sqrt(n) |beta| (eigenvalues of a rank-one update of
+    beta I), and CE = log(1 + (V-1) e^{-beta}) does not depend on alpha, so alpha = -beta/V and the
+    margin problem has w = 1, c = mu (V - 1) sqrt(n), mu = sqrt(lambda_W lambda_H).
+    """
+    alpha, beta = sp.symbols("alpha beta", real=True)
+    ce = sp.simplify(sp.log(sp.exp(alpha + beta) + (V - 1) * sp.exp(alpha)) - alpha - beta)
+    assert sp.simplify(sp.diff(ce, alpha)) == 0, "CE must be shift invariant"
+    # |V alpha + beta| >= 0 with equality at alpha = -beta / V
+    (alpha_opt,) = sp.solve(sp.Eq(V * alpha + beta, 0), alpha)
+    price = mu * (V - 1) * sp.sqrt(n)
+    mp = margin_problem()
+    loss = sp.simplify(mp["loss"].subs({w: 1, c: price}))
+    (mu_collapse,) = sp.solve(sp.Eq(price, mp["c_collapse"].subs(w, 1)), mu)
+    return {
+        "alpha_over_beta": alpha_opt / beta,
+        "price": price,
+        "loss": loss,
+        "t": sp.simplify(mp["t"].subs({w: 1, c: price})),
+        "mu_collapse": sp.simplify(mu_collapse),
+        "dloss_dlambda": sp.simplify(sp.diff(loss.subs(mu, lam), lam)),
+    }
+
+
+@lru_cache(maxsize=None)
+def proposition_inverse() -> dict:
+    """Solve the proposition's formula l_k = log(sum_j exp(M_j / V^2)) - M_k for M, given any l.
+
+    Write L = log sum_j exp(M_j/V^2). Then M_k = L - l_k, and substituting back,
+    L = L / V^2 + log S with S = sum_j exp(-l_j / V^2): a linear equation in L with coefficient
+    1 - 1/V^2 != 0 for V >= 2, so exactly one M reproduces any loss vector.
+    Also the shift test: replacing M by M + a changes every l_k by a/V^2 - a, never 0 for a != 0.
+    """
+    L, S, a = sp.symbols("L S a", real=True)
+    sols = sp.solve(sp.Eq(L, L / V**2 + sp.log(S)), L)
+    shift = sp.simplify(a / V**2 - a)
+    return {"L_solutions": sols, "coefficient": 1 - 1 / V**2, "shift_change": shift}

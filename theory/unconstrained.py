@@ -1,0 +1,301 @@
+"""Certified global minimum of the unconstrained UFM (H free, d >= V).
+
+Convex reformulation. Class means collapse (the objective is strictly convex in each h_{k,i} for fixed W),
+and minimising (lambda_W/2)||W||^2 + (lambda_H/2)||Hbar D||^2 over all factorisations W Hbar = Z with
+d >= V gives mu ||Z D||_*, mu = sqrt(lambda_W lambda_H), D = diag(sqrt(n)). So the problem is
+    F* = min_Z  f(Z) + mu ||Z D||_*,   f(Z) = sum_k (n_k/N) CE(z_k, k),   Z: V x V, z_k = logits of class k.
+
+Fenchel dual. For any Q whose columns q_k lie in the probability simplex with
+||(I - Q) D||_2 <= N mu, the value sum_k (n_k/N) H(q_k) (H = entropy) is a lower bound on F*.
+From a primal point Z with softmax columns P we take q_k = (1 - s) e_k + s p_k,
+s = min(1, N mu / ||(I - P) D||_2), which is feasible; gap = F(Z) - bound bounds F(Z) - F*.
+
+Symmetry reduction (exact). Classes with equal counts are interchangeable, so averaging any minimiser over
+those permutations gives a minimiser of the form Z[i, j] = A[a, b] + [i == j] B[b] (i in group a, j in b).
+On that subspace Y = Z D splits orthogonally into a g x g block C (on the group indicator vectors) and
+sqrt(n_b) B[b] times the identity on the (m_b - 1) within-group zero-sum vectors of each group:
+    C[a, b] = sqrt(m_a m_b n_b) A[a, b] + [a == b] sqrt(n_b) B[b],
+    ||Y||_* = ||C||_* + sum_b (m_b - 1) |gamma_b|,  gamma_b = sqrt(n_b) B[b],
+and the same split holds for the gradient, so ||grad||_2 and the certificate are exact in g x g terms.
+The solver runs accelerated proximal gradient (FISTA with adaptive restart and backtracking) on
+(C, gamma), with the metric ||C||_F^2 + sum_b (m_b - 1) gamma_b^2 = ||Y||_F^2, and stops when the
+duality gap is below `tol`. `certify_full` recomputes the gap from the full V x V matrices.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import logsumexp, xlogy
+
+from .metrics import average_loss, balanced_loss
+from .problem import InputError, Problem
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Classes grouped by equal count: group a has count value n[a] and m[a] members."""
+
+    n: np.ndarray
+    m: np.ndarray
+    index: np.ndarray  # class k belongs to group index[k]
+
+    @classmethod
+    def of(cls, counts: np.ndarray) -> "Groups":
+        n, index, m = np.unique(np.asarray(counts, np.float64), return_inverse=True, return_counts=True)
+        return cls(n, m.astype(np.float64), index)
+
+    @property
+    def g(self) -> int:
+        return int(self.n.size)
+
+
+@dataclass
+class _Point:
+    """f, its metric gradient and the softmax pieces at one reduced point (C, gamma)."""
+
+    A: np.ndarray
+    B: np.ndarray
+    f: float
+    ce: np.ndarray  # CE per group
+    lse: np.ndarray  # log partition per group column
+    pi_self: np.ndarray  # softmax probability of the true class, per group
+    grad_C: np.ndarray
+    grad_gamma: np.ndarray
+
+
+class _Reduced:
+    """The symmetry-reduced problem in the variables (C, gamma)."""
+
+    def __init__(self, problem: Problem, groups: Groups):
+        self.p, self.gr = problem, groups
+        n, m = groups.n, groups.m
+        self.w = m * n / problem.N  # loss weight of a whole group
+        self.scale = np.sqrt(np.outer(m, m) * n[None, :])  # C = scale * A + diag(sqrt(n) B)
+        self.sqrt_n = np.sqrt(n)
+        self.mult = m - 1.0  # multiplicity of gamma_b in Y
+        self.has_gamma = self.mult > 0
+        g = groups.g
+        eye = np.eye(g)
+        with np.errstate(divide="ignore"):
+            self.log_m_other = np.log(m[:, None] - eye)  # log(m_a - [a == b]), -inf for singletons
+
+    def AB(self, C: np.ndarray, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        B = gamma / self.sqrt_n
+        A = (C - np.diag(gamma)) / self.scale
+        return A, B
+
+    def evaluate(self, C: np.ndarray, gamma: np.ndarray) -> _Point:
+        A, B = self.AB(C, gamma)
+        diagA = np.diag(A)
+        self_logit = diagA + B
+        # log-partition of column b over: (m_a - [a==b]) copies of A[a,b] and the true class A[b,b]+B[b]
+        rows = np.vstack([self.log_m_other + A, self_logit[None, :]])
+        lse = logsumexp(rows, axis=0)
+        prob = np.exp(rows - lse[None, :])
+        pi_other, pi_self = prob[:-1], prob[-1]
+        ce = lse - self_logit
+        f = float(self.w @ ce)
+        dA = self.w[None, :] * (pi_other + np.diag(pi_self - 1.0))
+        dB = self.w * (pi_self - 1.0)
+        grad_C = dA / self.scale
+        d_gamma = dB / self.sqrt_n - np.diag(dA) / (self.gr.m * self.sqrt_n)
+        grad_gamma = np.where(self.has_gamma, d_gamma / np.where(self.has_gamma, self.mult, 1.0), 0.0)
+        return _Point(A, B, f, ce, lse, pi_self, grad_C, grad_gamma)
+
+    def nuclear(self, C: np.ndarray, gamma: np.ndarray) -> float:
+        return float(np.linalg.svd(C, compute_uv=False).sum() + self.mult @ np.abs(gamma))
+
+    def grad_spectral_norm(self, pt: _Point) -> float:
+        s = np.linalg.norm(pt.grad_C, 2)
+        return float(max(s, np.max(np.abs(pt.grad_gamma), initial=0.0)))
+
+    def dual_bound(self, pt: _Point) -> float:
+        """sum_b w_b H(q_b) with q = (1-s) e_true + s p, s = min(1, mu / ||grad||_2)."""
+        mu = self.p.mu
+        norm = self.grad_spectral_norm(pt)
+        s = 1.0 if norm <= mu else mu / norm
+        if s == 0.0:
+            return 0.0
+        x_self = (1.0 - s) + s * pt.pi_self
+        # each non-true entry of group a in column b holds s * exp(A[a,b] - lse_b); there are m_a - [a==b]
+        count = np.exp(self.log_m_other)
+        log_entry = np.log(s) + pt.A - pt.lse[None, :]
+        ent_other = -(count * np.exp(log_entry) * log_entry).sum(axis=0)
+        ent = -xlogy(x_self, x_self) + ent_other
+        return float(self.w @ ent)
+
+
+@dataclass(frozen=True)
+class UnconstrainedSolution:
+    problem: Problem
+    groups: Groups
+    A: np.ndarray
+    B: np.ndarray
+    per_class_loss: np.ndarray
+    objective: float
+    lower_bound: float
+    iterations: int
+    seconds: float
+    history: list = field(default_factory=list, repr=False)  # (iteration, gap)
+
+    @property
+    def duality_gap(self) -> float:
+        return max(self.objective - self.lower_bound, 0.0)
+
+    @property
+    def average_loss(self) -> float:
+        return average_loss(self.per_class_loss, self.problem.counts)
+
+    @property
+    def balanced_loss(self) -> float:
+        return balanced_loss(self.per_class_loss)
+
+    def logits(self) -> np.ndarray:
+        """The full V x V logit matrix Z (column k = logits of class k)."""
+        idx = self.groups.index
+        return self.A[np.ix_(idx, idx)] + np.diag(self.B[idx])
+
+    def factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """W (V x d) and class-mean features Hbar (d x V) with W Hbar = Z, at the least penalty."""
+        return factors_from_logits(self.problem, self.logits())
+
+
+def _prox(C: np.ndarray, gamma: np.ndarray, thresh: float) -> tuple[np.ndarray, np.ndarray]:
+    """Proximal map of thresh * (||C||_* + sum (m-1)|gamma|) in the metric ||Y||_F^2."""
+    U, s, Vt = np.linalg.svd(C)
+    C_new = (U * np.maximum(s - thresh, 0.0)) @ Vt
+    g_new = np.sign(gamma) * np.maximum(np.abs(gamma) - thresh, 0.0)
+    return C_new, g_new
+
+
+def solve_unconstrained(problem: Problem, tol: float = 1e-9, max_iter: int = 200_000,
+                        time_limit: float | None = None, start: tuple | None = None) -> UnconstrainedSolution:
+    """Certified minimiser of the unconstrained UFM: stops when the duality gap is <= tol.
+
+    Returns the best point found with its certified gap; if max_iter or time_limit is hit first the
+    gap is larger than tol and says so (nothing is hidden). lambda_W lambda_H = 0 gives the infimum 0.
+    """
+    problem.require_d_at_least_v("the convex reformulation of the unconstrained model")
+    if not tol > 0:
+        raise InputError(f"tol must be > 0, got {tol!r}")
+    t0 = time.perf_counter()
+    groups = Groups.of(problem.counts)
+    g = groups.g
+    if problem.mu == 0.0:
+        return UnconstrainedSolution(problem, groups, np.zeros((g, g)), np.full(g, np.inf),
+                                     np.zeros(problem.V), 0.0, 0.0, 0, time.perf_counter() - t0)
+    red = _Reduced(problem, groups)
+    mu = problem.mu
+    L_max = 1.0 / (2.0 * problem.N)  # Lipschitz constant of grad f in the metric ||Y||_F
+    if start is None:
+        C, gamma = np.zeros((g, g)), np.zeros(g)
+    else:
+        C, gamma = (np.array(a, dtype=np.float64) for a in start)
+    L = L_max
+    x_C, x_g = C, gamma
+    y_C, y_g = C, gamma
+    theta = 1.0
+    pt_y = red.evaluate(y_C, y_g)
+    best = (np.inf, -np.inf, x_C, x_g)
+    history = []
+    it = 0
+    check_every = 5
+    for it in range(1, max_iter + 1):
+        # backtracking on the smooth part: accept L when f(x+) <= f(y) + <g, x+ - y> + L/2 ||x+ - y||^2
+        while True:
+            step = 1.0 / L
+            nC, ng = _prox(y_C - step * pt_y.grad_C, y_g - step * pt_y.grad_gamma, step * mu)
+            pt_n = red.evaluate(nC, ng)
+            dC, dg = nC - y_C, ng - y_g
+            lin = np.sum(pt_y.grad_C * dC) + red.mult @ (pt_y.grad_gamma * dg)
+            sq = np.sum(dC * dC) + red.mult @ (dg * dg)
+            if pt_n.f <= pt_y.f + lin + 0.5 * L * sq + 1e-15 * abs(pt_y.f) or L >= L_max:
+                break
+            L = min(L * 2.0, L_max)
+        # adaptive restart (O'Donoghue & Candes): momentum points uphill -> reset it
+        restart = (np.sum((y_C - nC) * (nC - x_C)) + red.mult @ ((y_g - ng) * (ng - x_g))) > 0
+        theta_new = 1.0 if restart else (1.0 + np.sqrt(1.0 + 4.0 * theta**2)) / 2.0
+        beta = 0.0 if restart else (theta - 1.0) / theta_new
+        y_C, y_g = nC + beta * (nC - x_C), ng + beta * (ng - x_g)
+        x_C, x_g, theta = nC, ng, theta_new
+        pt_y = pt_n if beta == 0.0 else red.evaluate(y_C, y_g)
+        L = max(L / 1.5, L_max * 1e-6)  # try a longer step next time
+        if it % check_every == 0:
+            primal = pt_n.f + mu * red.nuclear(x_C, x_g)
+            lower = red.dual_bound(pt_n)
+            if primal - lower < best[0] - best[1]:
+                best = (primal, lower, x_C, x_g)
+            history.append((it, primal - lower))
+            if primal - lower <= tol:
+                break
+            if time_limit is not None and time.perf_counter() - t0 > time_limit:
+                break
+    primal, lower, C, gamma = best
+    pt = red.evaluate(C, gamma)
+    A, B = red.AB(C, gamma)
+    per_class = pt.ce[groups.index]
+    return UnconstrainedSolution(problem, groups, A, B, per_class, primal, lower, it,
+                                 time.perf_counter() - t0, history)
+
+
+def certify_full(problem: Problem, Z: np.ndarray) -> dict:
+    """Objective, Fenchel lower bound and gap of ANY logit matrix Z, from the full V x V matrices.
+
+    Independent of the symmetry reduction: uses a full SVD for ||Z D||_* and the spectral norm of
+    (I - P) D / N for the dual point. O(V^3); meant for checks at moderate V.
+    """
+    V, N, mu = problem.V, problem.N, problem.mu
+    n = problem.counts
+    Z = np.asarray(Z, dtype=np.float64)
+    lse = logsumexp(Z, axis=0)
+    ce = lse - np.diag(Z)
+    D = np.sqrt(n)
+    primal = float(problem.weights @ ce + mu * np.linalg.svd(Z * D[None, :], compute_uv=False).sum())
+    P = np.exp(Z - lse[None, :])
+    G = (np.eye(V) - P) * D[None, :] / N  # = -grad of f w.r.t. Y = Z D
+    norm = float(np.linalg.norm(G, 2))
+    s = 1.0 if norm <= mu else mu / norm
+    Q = (1.0 - s) * np.eye(V) + s * P
+    lower = float(problem.weights @ (-xlogy(Q, Q).sum(axis=0)))
+    return {"objective": primal, "lower_bound": lower, "duality_gap": primal - lower,
+            "per_class_loss": ce, "grad_spectral_norm": norm}
+
+
+def factors_from_logits(problem: Problem, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-penalty factorisation W Hbar = Z (W: V x d, Hbar: d x V), d >= V.
+
+    With Y = Z D = U S V^T: W = (lambda_H/lambda_W)^(1/4) U S^(1/2), Hbar = (lambda_W/lambda_H)^(1/4)
+    S^(1/2) V^T D^(-1); then (lambda_W/2)||W||^2 + (lambda_H/2) sum_k n_k ||h_k||^2 = mu ||Y||_*.
+    """
+    problem.require_d_at_least_v("recovering W and H from the convex solution")
+    D = np.sqrt(problem.counts)
+    U, s, Vt = np.linalg.svd(Z * D[None, :])
+    r = (problem.lambda_h / problem.lambda_w) ** 0.25
+    W = np.zeros((problem.V, problem.d))
+    H = np.zeros((problem.d, problem.V))
+    W[:, : s.size] = r * U * np.sqrt(s)[None, :]
+    H[: s.size, :] = (np.sqrt(s)[:, None] * Vt) / r / D[None, :]
+    return W, H
+
+
+def balanced_closed_form(problem: Problem) -> np.ndarray:
+    """Per-class loss of the unconstrained UFM with equal counts n (derived in `symbolic`).
+
+    loss = -log(1 - mu (V-1) sqrt(n)) while mu sqrt(n) < 1/V; total collapse (loss log V) beyond.
+    """
+    n = problem.counts
+    if not np.all(n == n[0]):
+        raise InputError(f"the balanced closed form needs equal counts, got counts from {n.min():g} to {n.max():g}")
+    V = problem.V
+    rho = problem.mu * (V - 1) * np.sqrt(n)
+    rho = np.minimum(rho, (V - 1) / V)
+    return -np.log1p(-rho)
+
+
+def balanced_collapse_mu(counts: np.ndarray) -> float:
+    """The total-collapse threshold of the balanced unconstrained UFM: mu >= 1 / (V sqrt(n))."""
+    n = np.asarray(counts, np.float64)
+    return float(1.0 / (n.size * np.sqrt(n[0])))
