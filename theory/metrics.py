@@ -66,6 +66,8 @@ def equal_mass_bins(counts: np.ndarray, n_bins: int) -> np.ndarray:
         raise InputError(f"n_bins must be >= 1, got {n_bins!r}")
     n = np.asarray(counts, dtype=np.float64)
     out = np.full(n.shape, -1, dtype=np.int64)
+    if not n.sum() > 0:
+        return out
     order = np.argsort(-n, kind="stable")
     sorted_n = n[order]
     mid = np.cumsum(sorted_n) - sorted_n / 2.0

@@ -29,7 +29,7 @@ def check_counts(counts) -> np.ndarray:
     bad = np.flatnonzero(~(np.isfinite(n) & (n > 0)))
     if bad.size:
         i = int(bad[0])
-        raise InputError(f"counts must be finite and > 0, got counts[{i}] = {n[i]!r}")
+        raise InputError(f"counts must be finite and > 0, got counts[{i}] = {float(n[i])!r}")
     return n
 
 

@@ -112,8 +112,36 @@ class _Reduced:
         s = np.linalg.norm(pt.grad_C, 2)
         return float(max(s, np.max(np.abs(pt.grad_gamma), initial=0.0)))
 
+    def _dual_value(self, pt: _Point, grad_C: np.ndarray, grad_gamma: np.ndarray):
+        """Dual objective sum_b w_b H(q_b) at the dual point Lambda = -(grad_C, grad_gamma), or None.
+
+        Inverts the chain rule of `evaluate`: from the (modified) gradient back to the softmax masses
+        pi_self[b] (true class) and pi[a, b] (other classes of group a in column b); None when some
+        mass is negative (Lambda then maps to no Q in the simplex).
+        """
+        w, m = self.w, self.gr.m
+        dA = grad_C * self.scale
+        dB = self.sqrt_n * (grad_gamma * self.mult + np.diag(dA) / (m * self.sqrt_n))
+        pi_self = 1.0 + dB / w
+        pi = dA / w[None, :] - np.diag(pi_self - 1.0)
+        count = np.exp(self.log_m_other)
+        if np.any(pi_self < 0) or np.any(pi[count > 0] < 0):
+            return None
+        if np.max(np.abs(pi.sum(axis=0) + pi_self - 1.0)) > 1e-12:  # columns of Q must sum to 1
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ent_other = -np.where(count > 0, xlogy(pi, pi / np.where(count > 0, count, 1.0)), 0.0).sum(axis=0)
+        return float(w @ (-xlogy(pi_self, pi_self) + ent_other))
+
     def dual_bound(self, pt: _Point) -> float:
-        """sum_b w_b H(q_b) with q = (1-s) e_true + s p, s = min(1, mu / ||grad||_2)."""
+        """A certified lower bound on F*: the Fenchel dual at a feasible point built from the gradient.
+
+        Two feasible candidates and the segment between them: Lambda scaled into the spectral ball,
+        s = min(1, mu / ||grad||_2) (q_k = (1-s) e_k + s p_k, always in the simplex), and Lambda with its
+        singular values clipped at mu (closer to the dual optimum, but its q may leave the simplex). Any
+        point of the segment is in the ball (convex); q is affine along it, so we take the furthest point
+        towards the clipped one whose q stays in the simplex, and return the best value found.
+        """
         mu = self.p.mu
         norm = self.grad_spectral_norm(pt)
         s = 1.0 if norm <= mu else mu / norm
@@ -124,8 +152,18 @@ class _Reduced:
         count = np.exp(self.log_m_other)
         log_entry = np.log(s) + pt.A - pt.lse[None, :]
         ent_other = -(count * np.exp(log_entry) * log_entry).sum(axis=0)
-        ent = -xlogy(x_self, x_self) + ent_other
-        return float(self.w @ ent)
+        best = float(self.w @ (-xlogy(x_self, x_self) + ent_other))
+        if s == 1.0:
+            return best
+        U, sv, Vt = np.linalg.svd(pt.grad_C)
+        clip_C = (U * np.minimum(sv, mu)) @ Vt
+        clip_g = np.clip(pt.grad_gamma, -mu, mu)
+        for theta in (1.0, 0.5, 0.25, 0.1, 0.03, 0.01):
+            val = self._dual_value(pt, (1 - theta) * s * pt.grad_C + theta * clip_C,
+                                   (1 - theta) * s * pt.grad_gamma + theta * clip_g)
+            if val is not None:
+                return max(best, val)
+        return best
 
 
 @dataclass(frozen=True)
@@ -171,9 +209,54 @@ def _prox(C: np.ndarray, gamma: np.ndarray, thresh: float) -> tuple[np.ndarray, 
     return C_new, g_new
 
 
+def _lbfgs_start(red: _Reduced, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quasi-Newton warm start: L-BFGS on the factored reduced problem (smooth, no SVD per step).
+
+    ||C||_* = min_{U V^T = C} (||U||^2 + ||V||^2)/2 and (m-1)|gamma| = min_{a b = gamma} (m-1)(a^2 + b^2)/2,
+    so phi(U, V, a, b) = f(U V^T, a*b) + mu/2 (||U||^2 + ||V||^2 + sum (m-1)(a^2 + b^2)) has the same
+    minimum value; with g columns the factorisation has full rank and L-BFGS captures the curvature that
+    first-order steps miss. Its end point is only a start: the certificate is always computed afterwards.
+    """
+    from scipy.optimize import minimize
+
+    g, mu = red.gr.g, red.p.mu
+    mult = red.mult
+    # start from one proximal-gradient step from 0, split symmetrically between the factors
+    pt0 = red.evaluate(np.zeros((g, g)), np.zeros(g))
+    step = 2.0 * red.p.N
+    C0, g0 = _prox(-step * pt0.grad_C, -step * pt0.grad_gamma, step * mu)
+    Us, s, Vt = np.linalg.svd(C0)
+    rng = np.random.default_rng(0)
+    U0 = Us * np.sqrt(s) + 1e-3 * rng.standard_normal((g, g)) * np.sqrt(s.max() + 1e-12)
+    V0 = Vt.T * np.sqrt(s) + 1e-3 * rng.standard_normal((g, g)) * np.sqrt(s.max() + 1e-12)
+    a0 = np.sqrt(np.abs(g0)) + 1e-3
+    b0 = np.sign(g0) * np.sqrt(np.abs(g0)) + 1e-3
+    x0 = np.concatenate([U0.ravel(), V0.ravel(), a0, b0])
+
+    def fun(x):
+        U, Vf = x[: g * g].reshape(g, g), x[g * g: 2 * g * g].reshape(g, g)
+        a, b = x[2 * g * g: 2 * g * g + g], x[2 * g * g + g:]
+        pt = red.evaluate(U @ Vf.T, a * b)
+        d_gamma = pt.grad_gamma * mult  # Euclidean partial derivative in gamma
+        val = pt.f + 0.5 * mu * (np.sum(U * U) + np.sum(Vf * Vf) + mult @ (a * a + b * b))
+        grad = np.concatenate([(pt.grad_C @ Vf + mu * U).ravel(), (pt.grad_C.T @ U + mu * Vf).ravel(),
+                               d_gamma * b + mu * mult * a, d_gamma * a + mu * mult * b])
+        return val, grad
+
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter, "maxcor": 30, "ftol": 1e-16, "gtol": 1e-14})
+    x = res.x
+    U, Vf = x[: g * g].reshape(g, g), x[g * g: 2 * g * g].reshape(g, g)
+    return U @ Vf.T, x[2 * g * g: 2 * g * g + g] * x[2 * g * g + g:]
+
+
 def solve_unconstrained(problem: Problem, tol: float = 1e-9, max_iter: int = 200_000,
-                        time_limit: float | None = None, start: tuple | None = None) -> UnconstrainedSolution:
+                        time_limit: float | None = None, warm_start: bool = True) -> UnconstrainedSolution:
     """Certified minimiser of the unconstrained UFM: stops when the duality gap is <= tol.
+
+    L-BFGS on the factored reduced problem gives the start (`warm_start`); accelerated proximal
+    gradient then runs from there, checking the duality gap every few steps (at once, if L-BFGS already
+    met it).
 
     Returns the best point found with its certified gap; if max_iter or time_limit is hit first the
     gap is larger than tol and says so (nothing is hidden). lambda_W lambda_H = 0 gives the infimum 0.
@@ -190,20 +273,24 @@ def solve_unconstrained(problem: Problem, tol: float = 1e-9, max_iter: int = 200
     red = _Reduced(problem, groups)
     mu = problem.mu
     L_max = 1.0 / (2.0 * problem.N)  # Lipschitz constant of grad f in the metric ||Y||_F
-    if start is None:
-        C, gamma = np.zeros((g, g)), np.zeros(g)
+    if warm_start:
+        C, gamma = _lbfgs_start(red, max_iter=20_000)
+        gamma = np.where(red.has_gamma, gamma, 0.0)
     else:
-        C, gamma = (np.array(a, dtype=np.float64) for a in start)
+        C, gamma = np.zeros((g, g)), np.zeros(g)
     L = L_max
     x_C, x_g = C, gamma
     y_C, y_g = C, gamma
     theta = 1.0
     pt_y = red.evaluate(y_C, y_g)
-    best = (np.inf, -np.inf, x_C, x_g)
     history = []
-    it = 0
     check_every = 5
-    for it in range(1, max_iter + 1):
+    primal = pt_y.f + mu * red.nuclear(x_C, x_g)
+    lower = red.dual_bound(pt_y)
+    best = (primal, lower, x_C, x_g)
+    history.append((0, primal - lower))
+    it = 0
+    for it in range(1, max_iter + 1 if primal - lower > tol else 1):
         # backtracking on the smooth part: accept L when f(x+) <= f(y) + <g, x+ - y> + L/2 ||x+ - y||^2
         while True:
             step = 1.0 / L
@@ -244,8 +331,10 @@ def solve_unconstrained(problem: Problem, tol: float = 1e-9, max_iter: int = 200
 def certify_full(problem: Problem, Z: np.ndarray) -> dict:
     """Objective, Fenchel lower bound and gap of ANY logit matrix Z, from the full V x V matrices.
 
-    Independent of the symmetry reduction: uses a full SVD for ||Z D||_* and the spectral norm of
-    (I - P) D / N for the dual point. O(V^3); meant for checks at moderate V.
+    Independent of the symmetry reduction: a full SVD gives ||Z D||_*, and the dual point is built from
+    Lambda = (I - P) D / N (P = column softmax of Z) as in `_Reduced.dual_bound`: scaled into the spectral
+    ball, or moved towards its singular-value clipping while Q = I - N Lambda D^-1 stays in the simplex.
+    O(V^3); meant for checks at moderate V.
     """
     V, N, mu = problem.V, problem.N, problem.mu
     n = problem.counts
@@ -256,10 +345,24 @@ def certify_full(problem: Problem, Z: np.ndarray) -> dict:
     primal = float(problem.weights @ ce + mu * np.linalg.svd(Z * D[None, :], compute_uv=False).sum())
     P = np.exp(Z - lse[None, :])
     G = (np.eye(V) - P) * D[None, :] / N  # = -grad of f w.r.t. Y = Z D
-    norm = float(np.linalg.norm(G, 2))
+    U, sv, Vt = np.linalg.svd(G)
+    norm = float(sv[0])
     s = 1.0 if norm <= mu else mu / norm
-    Q = (1.0 - s) * np.eye(V) + s * P
-    lower = float(problem.weights @ (-xlogy(Q, Q).sum(axis=0)))
+
+    def dual(Lam):
+        Q = np.eye(V) - N * Lam / D[None, :]
+        if np.any(Q < 0) or np.max(np.abs(Q.sum(axis=0) - 1.0)) > 1e-12:
+            return None
+        return float(problem.weights @ (-xlogy(Q, Q).sum(axis=0)))
+
+    lower = dual(s * G)
+    if s < 1.0:
+        clipped = (U * np.minimum(sv, mu)) @ Vt
+        for theta in (1.0, 0.5, 0.25, 0.1, 0.03, 0.01):
+            val = dual((1 - theta) * s * G + theta * clipped)
+            if val is not None:
+                lower = max(lower, val)
+                break
     return {"objective": primal, "lower_bound": lower, "duality_gap": primal - lower,
             "per_class_loss": ce, "grad_spectral_norm": norm}
 
@@ -281,18 +384,25 @@ def factors_from_logits(problem: Problem, Z: np.ndarray) -> tuple[np.ndarray, np
     return W, H
 
 
-def balanced_closed_form(problem: Problem) -> np.ndarray:
-    """Per-class loss of the unconstrained UFM with equal counts n (derived in `symbolic`).
+def balanced_closed_form(problem: Problem) -> tuple[np.ndarray, float]:
+    """Per-class loss and objective of the unconstrained UFM with equal counts n (derived in `symbolic`).
 
-    loss = -log(1 - mu (V-1) sqrt(n)) while mu sqrt(n) < 1/V; total collapse (loss log V) beyond.
+    rho = mu (V-1) sqrt(n); loss = -log(1 - rho) while mu sqrt(n) < 1/V, total collapse (log V) beyond;
+    objective = loss + mu (V-1) sqrt(n) t with margin t = log((V-1)(1-rho)/rho) (0 when collapsed).
     """
+    problem.require_d_at_least_v("the balanced closed form")
     n = problem.counts
     if not np.all(n == n[0]):
         raise InputError(f"the balanced closed form needs equal counts, got counts from {n.min():g} to {n.max():g}")
     V = problem.V
-    rho = problem.mu * (V - 1) * np.sqrt(n)
-    rho = np.minimum(rho, (V - 1) / V)
-    return -np.log1p(-rho)
+    price = problem.mu * (V - 1) * np.sqrt(n[0])
+    if price >= (V - 1) / V:
+        return np.full(V, np.log(V)), float(np.log(V))
+    loss = -np.log1p(-price)
+    if price == 0.0:
+        return np.zeros(V), 0.0
+    margin = np.log((V - 1) * (1 - price) / price)
+    return np.full(V, loss), float(loss + price * margin)
 
 
 def balanced_collapse_mu(counts: np.ndarray) -> float:

@@ -1,0 +1,110 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import counts_st, scale_st
+from theory.problem import InputError, Problem
+from theory.relu import relu_closed_form
+from theory.unconstrained import (Groups, balanced_closed_form, balanced_collapse_mu, certify_full,
+                                  solve_unconstrained)
+
+
+def _p(counts, c):
+    lam = c / counts.sum()
+    return Problem(counts, lam, lam)
+
+
+@given(counts_st, scale_st)
+def test_reduced_certificate_equals_the_full_matrix_certificate(counts, c):
+    p = _p(counts, c)
+    s = solve_unconstrained(p, tol=1e-9, time_limit=5)
+    full = certify_full(p, s.logits())
+    assert full["objective"] == pytest.approx(s.objective, abs=1e-11)
+    assert full["lower_bound"] == pytest.approx(s.lower_bound, abs=1e-11)
+    assert np.allclose(full["per_class_loss"], s.per_class_loss, atol=1e-12)
+
+
+@given(counts_st, scale_st)
+def test_certified_gap_is_met_and_losses_lie_in_zero_to_log_v(counts, c):
+    s = solve_unconstrained(_p(counts, c), tol=1e-8, time_limit=5)
+    assert s.duality_gap <= 1e-8
+    assert np.all(s.per_class_loss > 0) and np.all(s.per_class_loss <= math.log(counts.size) + 1e-9)
+
+
+@given(counts_st, scale_st)
+def test_unconstrained_beats_relu(counts, c):
+    # H >= 0 is an extra constraint: the free-feature optimum can only be lower
+    p = _p(counts, c)
+    s = solve_unconstrained(p, tol=1e-9, time_limit=5)
+    assert s.objective <= relu_closed_form(p).objective + 1e-9
+
+
+@given(counts_st, scale_st)
+def test_recovered_factors_attain_the_objective(counts, c):
+    from scipy.special import logsumexp
+
+    p = _p(counts, c)
+    s = solve_unconstrained(p, tol=1e-9, time_limit=5)
+    W, H = s.factors()
+    Z = W @ H
+    ce = logsumexp(Z, axis=0) - np.diag(Z)
+    obj = p.weights @ ce + p.lambda_w / 2 * np.sum(W**2) + p.lambda_h / 2 * np.sum(H**2 * counts)
+    assert obj == pytest.approx(s.objective, abs=1e-9)
+
+
+@given(st.integers(2, 12), st.integers(1, 50), st.floats(0.05, 1.8))
+def test_equal_counts_match_the_balanced_closed_form(V, n, frac):
+    counts = np.full(V, float(n))
+    lam = frac * balanced_collapse_mu(counts)
+    p = Problem(counts, lam, lam)
+    loss, obj = balanced_closed_form(p)
+    s = solve_unconstrained(p, tol=1e-10, time_limit=5)
+    assert abs(s.objective - obj) <= s.duality_gap + 1e-10
+    assert np.allclose(s.per_class_loss, loss, atol=1e-4)
+    if frac >= 1:
+        assert np.allclose(loss, math.log(V))
+
+
+def test_groups_are_the_distinct_counts():
+    g = Groups.of(np.array([5.0, 1.0, 5.0, 2.0, 1.0, 1.0]))
+    assert g.n.tolist() == [1.0, 2.0, 5.0] and g.m.tolist() == [3, 1, 2]
+    assert g.n[g.index].tolist() == [5.0, 1.0, 5.0, 2.0, 1.0, 1.0]
+
+
+def test_a_perturbed_point_has_a_larger_gap_and_a_valid_bound():
+    counts = np.array([50.0, 20.0, 7.0, 3.0, 1.0])
+    p = _p(counts, 0.6)
+    s = solve_unconstrained(p, tol=1e-11)
+    Z = s.logits() + 0.05 * np.random.default_rng(0).normal(size=(5, 5))
+    c = certify_full(p, Z)
+    assert c["duality_gap"] > 1e-4
+    assert c["lower_bound"] <= s.objective + 1e-12 and c["objective"] >= s.lower_bound - 1e-12
+
+
+cvxpy = pytest.importorskip("cvxpy")
+
+
+@settings(max_examples=6)
+@given(st.lists(st.integers(1, 80), min_size=3, max_size=6).map(lambda xs: np.array(xs, float)),
+       st.floats(0.05, 1.5))
+def test_gap_bounds_the_suboptimality_measured_by_cvxpy(counts, c):
+    """F(ours) - F* <= gap: cvxpy's point is feasible, so F(cvxpy point) >= F* gives F(ours) <= F(cvx) + gap."""
+    from theory.cvx_reference import solve_cvxpy
+
+    p = _p(counts, c)
+    s = solve_unconstrained(p, tol=1e-9, time_limit=5)
+    cv = solve_cvxpy(p, "SCS", eps=1e-9)
+    f_cvx = certify_full(p, cv["logits"])["objective"]
+    assert s.objective <= f_cvx + s.duality_gap + 1e-12
+    assert abs(cv["objective"] - s.objective) < 1e-5  # and cvxpy agrees on the value
+
+
+def test_bad_inputs_are_refused():
+    with pytest.raises(InputError, match="d must be >= V = 3"):
+        solve_unconstrained(Problem(np.array([3.0, 2.0, 1.0]), 0.1, 0.1, d=2))
+    with pytest.raises(InputError, match="tol"):
+        solve_unconstrained(Problem(np.array([3.0, 2.0]), 0.1, 0.1), tol=0)
+    with pytest.raises(InputError, match="equal counts"):
+        balanced_closed_form(Problem(np.array([3.0, 2.0]), 0.1, 0.1))
