@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from scipy.special import logsumexp, xlogy
 
 from .metrics import average_loss, balanced_loss
@@ -266,8 +267,6 @@ def solve_unconstrained(problem: Problem, tol: float = 1e-9, max_iter: int = 200
         raise InputError(f"tol must be > 0, got {tol!r}")
     # the reduced matrices are small (g x g): BLAS threads only add synchronisation cost there
     # (measured: 6x slower with 2 threads at g = 88 on 2 cores)
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(limits=1 if Groups.of(problem.counts).g < 500 else None, user_api="blas"):
         return _solve(problem, tol, max_iter, time_limit, warm_start)
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import symbolic
 from .counts import zipf_counts
@@ -166,16 +167,22 @@ def claim_relu(per_class) -> Claim:
         p = _problem(counts, c)
         exact = relu_closed_form(p)
         W, H = exact.factors()
-        nc = solve_nonconvex(p, "relu", restarts=6, seed=i)
+        at_v = solve_nonconvex(p, "relu", restarts=6, seed=i)
+        wide = solve_nonconvex(_problem(counts, c, 3 * V), "relu", restarts=6, seed=i)
         rows.append({"counts": ",".join(f"{x:g}" for x in counts), "c = lambda N": c,
                      "collapsed": int(exact.collapsed.sum()), "closed form": exact.objective,
-                     "L-BFGS-B best": nc.objective, "best - closed": nc.objective - exact.objective,
-                     "spurious restarts (of 6)": spurious_minima(nc, exact.objective, 1e-6),
-                     "objective of explicit (W,H)": _ufm_objective(p, W, H)})
-    worst_below = min(r["best - closed"] for r in rows)
-    worst_gap = max(abs(r["best - closed"]) for r in rows)
+                     "objective of explicit (W,H)": _ufm_objective(p, W, H),
+                     "d=V: best - closed": at_v.objective - exact.objective,
+                     "d=V: spurious (of 6)": spurious_minima(at_v, exact.objective, 1e-6),
+                     "d=3V: best - closed": wide.objective - exact.objective,
+                     "d=3V: spurious (of 6)": spurious_minima(wide, exact.objective, 1e-6),
+                     "lowest restart - closed": min(min(at_v.restart_objectives), min(wide.restart_objectives))
+                     - exact.objective})
+    worst_below = min(r["lowest restart - closed"] for r in rows)
+    worst_gap = max(abs(r["d=3V: best - closed"]) for r in rows)
     ok = max_sym < 1e-10 and worst_below > -1e-8 and worst_gap < 1e-5
-    spurious = sum(r["spurious restarts (of 6)"] for r in rows)
+    spurious_v = sum(r["d=V: spurious (of 6)"] for r in rows)
+    spurious_3v = sum(r["d=3V: spurious (of 6)"] for r in rows)
     return Claim(
         "relu_closed_form",
         "The global minimiser of the ReLU UFM (the paper's setting, H >= 0, d >= V) has "
@@ -183,14 +190,16 @@ def claim_relu(per_class) -> Claim:
         "once n_k <= N^2 V lambda_W lambda_H / (V-1).",
         "sympy re-derives the formula from the per-class problem (symbolic.relu_closed_form); numpy "
         "implementation vs sympy lambdify over both instances and the lambda grid; L-BFGS-B on (W, H >= 0) "
-        "from 6 random starts on 6 random instances; objective of the explicit minimiser (W, H).",
+        "from 6 random starts at d = V and at d = 3V on 6 random instances (each with a class of count 1); "
+        "objective of the explicit minimiser (W, H).",
         "holds" if ok else "fails",
-        f"numpy vs sympy: max difference {max_sym:.1e}. L-BFGS-B never goes below the closed form (worst "
-        f"{worst_below:.1e}) and its best restart reaches it (max |difference| {worst_gap:.1e}). The "
-        "structure (orthogonal non-negative class features, Dang et al. 2024) is taken from the literature "
-        "and confirmed by the fact that no random start finds a lower objective. The relu landscape at "
-        f"d = V is not benign: {spurious} of {6 * len(rows)} restarts stopped at stationary points above the "
-        "optimum, where some class lost its features to another class's coordinates.",
+        f"numpy vs sympy: max difference {max_sym:.1e}. No L-BFGS-B restart goes below the closed form "
+        f"(worst {worst_below:.1e}) and at d = 3V the best restart reaches it (max |difference| "
+        f"{worst_gap:.1e}). The structure (orthogonal non-negative class features, Dang et al. 2024) is "
+        "taken from the literature and confirmed by the fact that no random start finds a lower objective. "
+        f"The relu landscape at d = V is not benign: {spurious_v} of {6 * len(rows)} restarts stop at "
+        "stationary points above the optimum (some class loses its features to another class's "
+        f"coordinates); with d = 3V, {spurious_3v} of {6 * len(rows)} do.",
         {"max |numpy - sympy| loss": max_sym, "random instances": rows,
          "sympy loss": str(expr["loss"]), "sympy collapse count": str(expr["n_collapse"]),
          "sympy d loss / d lambda": str(expr["dloss_dlambda"])},
@@ -430,31 +439,45 @@ def claim_average_vs_balanced(summary) -> Claim:
 
 
 def claim_d_needed() -> Claim:
-    counts = np.array([60.0, 30.0, 12.0, 6.0, 3.0, 1.0])
-    c = 0.9
+    counts = np.array([60.0, 30.0, 12.0, 6.0, 1.0, 1.0])
+    c = 1.2  # the two classes of count 1 collapse
     p = _problem(counts, c)
     exact = relu_closed_form(p)
     active = int((~exact.collapsed).sum())
+    W_full, H_full = exact.factors()
+    axes = np.flatnonzero(~exact.collapsed)  # class k lives on axis k; collapsed classes have h_k = 0
     rows = []
     for d in range(1, counts.size + 1):
-        nc = solve_nonconvex(_problem(counts, c, d), "relu", restarts=8, seed=d)
-        rows.append({"d": d, "relu L-BFGS-B best": nc.objective, "minus closed form (d >= V)":
-                     nc.objective - exact.objective})
+        nc = solve_nonconvex(_problem(counts, c, d), "relu", restarts=12, seed=d)
+        row = {"d": d, "relu L-BFGS-B best - closed form": nc.objective - exact.objective,
+               "explicit minimiser fits in d dims": d >= active}
+        if d >= active:  # the closed-form minimiser restricted to the active axes, padded to d columns
+            W = np.zeros((counts.size, d))
+            H = np.zeros((d, counts.size))
+            W[:, :active], H[:active, :] = W_full[:, axes], H_full[axes, :]
+            row["its objective - closed form"] = _ufm_objective(_problem(counts, c, d), W, H) - exact.objective
+        else:
+            row["its objective - closed form"] = float("nan")
+        rows.append(row)
     s = solve_unconstrained(_problem(INSTANCES["zipf1-V30"], 1.0), **SOLVE)
     sv = np.linalg.svd(s.logits() * np.sqrt(INSTANCES["zipf1-V30"])[None, :], compute_uv=False)
     rank = int(np.sum(sv > 1e-6 * sv[0]))
     above = [r for r in rows if r["d"] >= active]
     below = [r for r in rows if r["d"] < active]
-    ok = all(abs(r["minus closed form (d >= V)"]) < 1e-5 for r in above) and all(
-        r["minus closed form (d >= V)"] > 1e-6 for r in below)
+    missed = [r["d"] for r in above if r["relu L-BFGS-B best - closed form"] > 1e-6]
+    ok = all(abs(r["its objective - closed form"]) < 1e-12 for r in above) and all(
+        r["relu L-BFGS-B best - closed form"] > 1e-6 for r in below)
     return Claim(
         "d_at_least_V_needed",
         "The closed-form minimiser needs the feature dimension d >= V.",
         f"relu L-BFGS-B with d = 1..V on counts {counts.tolist()} at c = {c} ({counts.size - active} classes "
         f"collapsed); rank of the certified unconstrained optimum Z D on zipf1-V30 at c = 1.",
         "holds under stated conditions" if ok else "fails",
-        f"d >= V is sufficient but not necessary: the relu optimum is reached as soon as d >= the number of "
-        f"classes that do not collapse ({active} here) and is strictly worse below; the unconstrained "
+        f"d >= V is sufficient but not necessary: the relu minimiser fits in d = the number of classes that "
+        f"do not collapse ({active} here; shown by construction), while for smaller d L-BFGS-B from 12 "
+        "starts stays strictly above it (evidence, not proof" + (
+            f"; L-BFGS-B also misses the optimum that exists at d = {missed}, the spurious minima of the "
+            "relu landscape" if missed else "") + "); the unconstrained "
         f"optimum has rank {rank} <= V - 1 = {INSTANCES['zipf1-V30'].size - 1} (shift invariance of CE "
         "removes one dimension), so d >= its rank suffices.",
         {"relu objective vs d": rows, "unconstrained rank": rank},
@@ -496,11 +519,11 @@ def _figures(per_class, summary, sens_curves) -> dict:
         loss = _losses(per_class, "relu", "zipf1-V30", c)
         o = np.argsort(counts)
         ax.plot(counts[o], loss[o], color=col, label=f"c = {c}")
-        nc = solve_nonconvex(_problem(counts, c), "relu", restarts=2, seed=0)
+        nc = solve_nonconvex(_problem(counts, c, 3 * counts.size), "relu", restarts=3, seed=0)
         ax.plot(counts, nc.per_class_loss, "o", mfc="none", color=col, ms=5)
     ax.axhline(math.log(counts.size), color="grey", ls=":", lw=1)
     ax.set(xscale="log", xlabel="class count n_k", ylabel="per-class loss at the minimum",
-           title="ReLU UFM: closed form (lines) vs L-BFGS-B (circles)")
+           title="ReLU UFM: closed form (lines) vs L-BFGS-B, d = 3V (circles)")
     ax.legend(title="lambda = c/N", fontsize=8)
     figs["relu_loss_vs_count.png"] = fig
 
@@ -594,6 +617,11 @@ def build_report(with_cvxpy: bool | None = None) -> tuple[list, dict, dict, dict
             with_cvxpy = True
         except ImportError:
             with_cvxpy = False
+    with threadpool_limits(limits=1, user_api="blas"):  # every matrix here is small
+        return _build(with_cvxpy)
+
+
+def _build(with_cvxpy: bool) -> tuple[list, dict, dict, dict]:
     t0 = time.perf_counter()
     per_class, summary = _sweep()
     sens, sens_curves = claim_sensitivity(per_class)
