@@ -210,7 +210,7 @@ def _prox(C: np.ndarray, gamma: np.ndarray, thresh: float) -> tuple[np.ndarray, 
     return C_new, g_new
 
 
-def _lbfgs_start(red: _Reduced, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+def _lbfgs_start(red: _Reduced, max_iter: int, deadline: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """Quasi-Newton warm start: L-BFGS on the factored reduced problem (smooth, no SVD per step).
 
     ||C||_* = min_{U V^T = C} (||U||^2 + ||V||^2)/2 and (m-1)|gamma| = min_{a b = gamma} (m-1)(a^2 + b^2)/2,
@@ -244,7 +244,11 @@ def _lbfgs_start(red: _Reduced, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
                                d_gamma * b + mu * mult * a, d_gamma * a + mu * mult * b])
         return val, grad
 
-    res = minimize(fun, x0, jac=True, method="L-BFGS-B",
+    def stop_at_deadline(intermediate_result):  # scipy stops L-BFGS-B cleanly on StopIteration
+        if time.perf_counter() > deadline:
+            raise StopIteration
+
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=stop_at_deadline,
                    options={"maxiter": max_iter, "maxcor": 30, "ftol": 1e-16, "gtol": 1e-14})
     x = res.x
     U, Vf = x[: g * g].reshape(g, g), x[g * g: 2 * g * g].reshape(g, g)
@@ -283,7 +287,8 @@ def _solve(problem: Problem, tol: float, max_iter: int, time_limit: float | None
     mu = problem.mu
     L_max = 1.0 / (2.0 * problem.N)  # Lipschitz constant of grad f in the metric ||Y||_F
     if warm_start:
-        C, gamma = _lbfgs_start(red, max_iter=20_000)
+        deadline = np.inf if time_limit is None else t0 + 0.8 * time_limit
+        C, gamma = _lbfgs_start(red, max_iter=20_000, deadline=deadline)
         gamma = np.where(red.has_gamma, gamma, 0.0)
     else:
         C, gamma = np.zeros((g, g)), np.zeros(g)
