@@ -15,6 +15,8 @@ venv: .venv/.installed
 
 reproduce: venv
 	$(PY) -m theory verify --out $(OUT)/theory
+	$(PY) -m simulations run --config quick --out $(OUT)/simulations
+	$(PY) -m simulations languages --out $(OUT)/languages
 
 test: venv
 	$(PY) -m pytest -q -m "not slow"
@@ -24,3 +26,4 @@ test-slow: venv
 
 bench: venv
 	$(PY) -m theory bench
+	$(PY) -m simulations bench

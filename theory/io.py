@@ -20,6 +20,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the result the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -69,3 +72,11 @@ def parse_counts(text: str) -> np.ndarray:
         except ValueError:
             raise InputError(f"counts must be comma-separated numbers, got {x!r} in {text!r}") from None
     return check_counts(out)
+
+
+def atomic_write_csv(frame, path: str | os.PathLike) -> Path:
+    """Write a pandas DataFrame as CSV (gzip when the name ends in .gz) atomically, without the index."""
+    import gzip
+
+    text = frame.to_csv(index=False).encode("utf-8")
+    return atomic_write_bytes(path, gzip.compress(text, mtime=0) if str(path).endswith(".gz") else text)

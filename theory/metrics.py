@@ -108,3 +108,17 @@ def learning_speed(loss_curves: np.ndarray, times: np.ndarray | None = None) -> 
         ratio = curves / curves[0]
         ratio[:, ~(curves[0] > 0)] = np.nan
     return 1.0 - trapezoid(ratio, s, axis=0)
+
+
+def group_loss(per_class_loss: np.ndarray, counts: np.ndarray, mask: np.ndarray) -> float:
+    """Mean loss over the samples of a group of classes: sum_{k in G} n_k l_k / sum_{k in G} n_k.
+
+    This is the per-token loss of e.g. the low-frequency tokens (the paper's Figure 1); NaN for an empty
+    group (no class, or no sample, in it).
+    """
+    loss = np.asarray(per_class_loss, dtype=np.float64)
+    n = np.where(np.asarray(mask, dtype=bool), np.asarray(counts, dtype=np.float64), 0.0)
+    keep = n > 0
+    if not keep.any():
+        return float("nan")
+    return float(np.sum(n[keep] * loss[keep]) / np.sum(n[keep]))

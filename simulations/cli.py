@@ -1,0 +1,70 @@
+"""`python -m simulations run | languages | figures | bench`.
+
+Contract (other tools read it): `run --out DIR` writes DIR/summary.csv with one row per (model, optimizer,
+lambda, seed) and at least the columns model, optimizer, lambda, seed, average_loss, balanced_loss,
+low_freq_loss, high_freq_loss, max_abs_diff_to_theory (empty where no theory value applies);
+`languages --out DIR` writes DIR/languages.csv with columns language, vocab_size, share_below_p95_mass,
+share_below_p99_count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from theory.problem import InputError
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m simulations", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="train the model x optimizer x lambda x seed grid; write results and figures")
+    p.add_argument("--config", default="quick", help="preset (quick, full) or a .toml/.json file of SimConfig keys")
+    p.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    p = sub.add_parser("languages", help="low-frequency share of the vocabulary per wordfreq language")
+    p.add_argument("--out", required=True, help="output folder")
+
+    p = sub.add_parser("figures", help="redraw the figures of a finished `run` folder from its files")
+    p.add_argument("--out", required=True, help="the run's output folder")
+
+    p = sub.add_parser("bench", help="time to train 8 lambdas of the UFM to within 1e-3 of the theory")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="budget per (V, optimizer)")
+    p.add_argument("--sizes", default="100,300,1000", help="comma-separated V values")
+
+    args = ap.parse_args(argv)
+    try:
+        if args.command == "run":
+            from .config import load_config
+            from .figures import all_figures
+            from .run import run_grid
+
+            summary = run_grid(load_config(args.config), args.out, args.device, progress=not args.no_progress)
+            all_figures(args.out)
+            print(summary.groupby(["model", "optimizer"])[["max_abs_diff_to_theory"]].max().to_string())
+            print(f"wrote {args.out}/summary.csv and figures")
+        elif args.command == "languages":
+            from .languages import write_languages
+
+            table = write_languages(args.out)
+            print(table.to_string(index=False))
+        elif args.command == "figures":
+            from .figures import all_figures
+
+            for path in all_figures(args.out):
+                print(path)
+        elif args.command == "bench":
+            from .bench import run_bench
+
+            try:
+                sizes = tuple(int(v) for v in args.sizes.split(","))
+            except ValueError:
+                raise InputError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+            run_bench(args.max_seconds, sizes)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,101 @@
+"""How much of a real vocabulary is rare: two tail shares for every wordfreq language.
+
+The paper reports that about 85% of a tokenizer's vocabulary is low-frequency (one tokenizer, one corpus).
+`languages_table` measures the same kind of share on wordfreq's word lists, with two definitions:
+  share_below_p95_mass  = (V - m) / V, m = the size of the smallest most-frequent-first prefix holding
+                          >= 95% of the total count (the words outside the top 95% of the mass);
+  share_below_p99_count = #{k : n_k < P99 of the counts} / V (theory.metrics.low_frequency_mask, the
+                          split used for "low-frequency" classes everywhere in the toolkit).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from theory.io import atomic_savefig, atomic_write_text
+from theory.metrics import low_frequency_mask
+from theory.problem import InputError, check_counts
+
+from .frequencies import available_languages, wordfreq_counts
+
+COLUMNS = ("language", "vocab_size", "share_below_p95_mass", "share_below_p99_count")
+MASS = 0.95
+PERCENTILE = 99.0
+PAPER_SHARE = 0.85
+
+
+def mass_prefix_size(counts: np.ndarray, mass: float = MASS) -> int:
+    """m = min{j : n_(1) + ... + n_(j) >= mass * N}, counts sorted most frequent first, N = sum_k n_k.
+
+    A relative slack of 1e-12 absorbs the rounding of the running sum, so a prefix holding exactly
+    `mass` of the total counts as holding it.
+    """
+    n = np.sort(check_counts(counts))[::-1]
+    cum = np.cumsum(n)
+    return int(np.searchsorted(cum, mass * cum[-1] * (1.0 - 1e-12), side="left")) + 1
+
+
+def language_stats(counts: np.ndarray) -> dict:
+    """vocab_size V, share_below_p95_mass = (V - m) / V (m from mass_prefix_size at 95%) and
+    share_below_p99_count = mean of low_frequency_mask(counts, 99), i.e. the share with n_k < P99."""
+    n = check_counts(counts)
+    V = int(n.size)
+    return {
+        "vocab_size": V,
+        "share_below_p95_mass": (V - mass_prefix_size(n, MASS)) / V,
+        "share_below_p99_count": float(np.mean(low_frequency_mask(n, PERCENTILE))),
+    }
+
+
+def languages_table(languages=None, progress: bool = True) -> pd.DataFrame:
+    """One row per language (default: every language of wordfreq's "best" lists, sorted by code), with
+    the columns of COLUMNS. Counts come from wordfreq_counts(lang) (the full list, rarest word count 1).
+    A language that cannot be loaded raises; none is skipped."""
+    from tqdm.auto import tqdm
+
+    if isinstance(languages, str):
+        languages = [languages]
+    langs = available_languages() if languages is None else list(languages)
+    rows = []
+    for lang in tqdm(langs, desc="wordfreq languages", unit="lang", disable=not progress):
+        rows.append({"language": lang, **language_stats(wordfreq_counts(lang))})
+    return pd.DataFrame(rows, columns=list(COLUMNS)).astype({"vocab_size": "int64"})
+
+
+def _figure(table: pd.DataFrame):
+    from matplotlib.figure import Figure
+
+    t = table.sort_values(["share_below_p95_mass", "share_below_p99_count", "language"]).reset_index(drop=True)
+    y = np.arange(len(t), dtype=np.float64)
+    fig = Figure(figsize=(7.0, max(3.0, 0.26 * len(t) + 1.8)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.barh(y - 0.2, t["share_below_p95_mass"], height=0.4, color="tab:blue",
+            label="outside the top 95% of the mass")
+    ax.barh(y + 0.2, t["share_below_p99_count"], height=0.4, color="tab:orange",
+            label="count below the P99 count")
+    ax.axvline(PAPER_SHARE, color="k", linestyle="--", linewidth=1.0, label="paper: ~0.85 (one tokenizer)")
+    ax.set_yticks(y, t["language"])
+    ax.set_ylim(-0.7, len(t) - 0.3)
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("share of the vocabulary (wordfreq 'best' word list)")
+    ax.set_title("Rare-word share of the vocabulary, per language")
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8)
+    return fig
+
+
+def write_languages(out_dir: str | os.PathLike, languages=None, progress: bool = True) -> pd.DataFrame:
+    """Compute languages_table(languages), then write out_dir/languages.csv and the bar chart
+    out_dir/languages.png and .pdf, each atomically (temp file in out_dir, then rename)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"out_dir must be a folder, got the file {str(out)!r}")
+    table = languages_table(languages, progress=progress)
+    fig = _figure(table)  # everything is computed before the first file is written
+    atomic_write_text(out / "languages.csv", table.to_csv(index=False))
+    for suffix in ("png", "pdf"):
+        atomic_savefig(fig, out / f"languages.{suffix}", dpi=120, bbox_inches="tight")
+    return table

@@ -1,0 +1,211 @@
+"""Batched training: R runs (every lambda x seed of one model and optimizer) as one tensor program.
+
+Models (per run r, float64 on the CPU, or on a GPU when given one):
+  ufm-unconstrained / ufm-relu  free class features, collapsed per class: W (V x d), H (d x V), sample
+      (k, i) has feature h_k. Loss (1/N) sum_k n_k CE(W h_k, k) + L2 lambda/2 (||W||^2 + sum_k n_k ||h_k||^2),
+      the objective of `theory`. The gradient step on h_k is the per-sample one, (1/n_k) dL/dh_k, times
+      N (features get N times the weight learning rate): identical samples stay identical, and the fixed
+      points are those of `theory`. ufm-relu projects H onto H >= 0 after every step.
+  softmax-regression  logits = W x on synthetic inputs x = prototype_k + noise (features not free).
+  mlp                 logits = W2 relu(W1 x), one hidden layer.
+Optimizers (all full batch): gd (L2 penalty in the gradient), adam (L2 penalty in the gradient), adamw
+(decoupled: theta <- theta - lr (adam_step + lambda theta)), and lbfgs (torch L-BFGS with strong-Wolfe
+line search on the L2 objective summed over runs; the runs do not interact in the objective, so its
+minimisers are the per-run minimisers). gd, adam and lbfgs share the fixed points of the L2 objective of
+`theory`; adamw does not. lbfgs is the convergence reference: the UFM is ill-conditioned (curvature of
+a class scales with n_k / N), so plain GD needs O(N) steps to settle the rare classes. For ufm-relu
+lbfgs uses H = G*G (G free), which keeps H >= 0 without a projection.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from theory.problem import InputError
+
+
+@dataclass
+class Batch:
+    """Parameters and data of R runs of one model; `per_class_loss()` gives (R, V)."""
+
+    model: str
+    params: list  # tensors with leading run dimension R
+    decay_scale: list  # per parameter: tensor broadcastable to it that multiplies the L2 / decay term
+    grad_scale: list  # per parameter: multiplies the data gradient before the step (1 = plain)
+    counts: torch.Tensor  # (V,)
+    X: torch.Tensor | None = None  # (R, M, p) inputs of the synthetic models
+    y: torch.Tensor | None = None  # (M,) labels
+
+    squared: bool = False  # ufm-relu under lbfgs: params[1] is G with H = G * G
+
+    def features(self) -> torch.Tensor:
+        return self.params[1] * self.params[1] if self.squared else self.params[1]
+
+    def penalty(self, lambdas: torch.Tensor) -> torch.Tensor:
+        """Sum over runs of lambda_r / 2 * sum_p decay_scale * p^2 (for the UFM: ||W||^2 + sum_k n_k ||h_k||^2)."""
+        total = 0.0
+        for i, p in enumerate(self.params):
+            q = self.features() if (self.squared and i == 1) else p
+            lam = lambdas.view(-1, *([1] * (q.dim() - 1)))
+            total = total + 0.5 * (lam * self.decay_scale[i] * q * q).sum()
+        return total
+
+    def per_sample_loss(self) -> torch.Tensor:
+        """(R, M) cross-entropy of every sample (UFM: M = V collapsed samples, one per class)."""
+        if self.model.startswith("ufm"):
+            W, H = self.params[0], self.features()
+            Z = torch.bmm(W, H)  # (R, V, V): column k = logits of class k
+            return torch.logsumexp(Z, dim=1) - torch.diagonal(Z, dim1=1, dim2=2)
+        if self.model == "softmax-regression":
+            (W,) = self.params
+            logits = torch.bmm(self.X, W.transpose(1, 2))
+        else:
+            W1, W2 = self.params
+            logits = torch.bmm(torch.relu(torch.bmm(self.X, W1.transpose(1, 2))), W2.transpose(1, 2))
+        return torch.logsumexp(logits, dim=2) - logits.gather(2, self.y.expand(logits.shape[0], -1)[..., None])[..., 0]
+
+    def per_class_loss(self) -> torch.Tensor:
+        """(R, V) mean loss of each class (log-sum-exp; scatter-add over samples)."""
+        loss = self.per_sample_loss()
+        if self.model.startswith("ufm"):
+            return loss
+        V = self.counts.numel()
+        total = torch.zeros(loss.shape[0], V, dtype=loss.dtype, device=loss.device)
+        total.index_add_(1, self.y, loss)
+        return total / self.counts
+
+    def data_loss(self) -> torch.Tensor:
+        """Sum over runs of each run's mean training loss (runs are independent, so grads separate)."""
+        per_class = self.per_class_loss()
+        return (per_class @ self.counts).sum() / self.counts.sum()
+
+
+def build(model: str, counts: np.ndarray, seeds: list, d: int, input_dim: int, hidden: int, noise: float,
+          device: str = "cpu") -> Batch:
+    """Initialise R = len(seeds) runs (seeds repeat across lambdas; run r uses seeds[r])."""
+    dt = torch.float64
+    n = torch.as_tensor(counts, dtype=dt, device=device)
+    V = n.numel()
+    R = len(seeds)
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+    def randn(*shape, scale=1.0):
+        return torch.stack([torch.randn(*shape, generator=g, dtype=dt) for g in gens]).to(device) * scale
+
+    ones = torch.ones(1, dtype=dt, device=device)
+    if model.startswith("ufm"):
+        W = randn(V, d, scale=1.0 / math.sqrt(d))
+        H = randn(d, V, scale=1.0 / math.sqrt(d))
+        if model == "ufm-relu":
+            H = H.abs()
+        N = n.sum()
+        return Batch(model, [W, H], [ones, n.view(1, 1, V)], [ones, (N / n).view(1, 1, V)], n)
+    if model not in ("softmax-regression", "mlp"):
+        raise InputError(f"unknown model {model!r}")
+    if not np.allclose(counts, np.round(counts)) or counts.sum() > 200_000:
+        raise InputError(f"{model} needs integer counts with at most 200000 samples, got total {counts.sum():g}")
+    y = torch.repeat_interleave(torch.arange(V, device=device), n.long())
+    protos = randn(V, input_dim, scale=1.0 / math.sqrt(input_dim))  # (R, V, p)
+    X = protos[:, y, :] + noise / math.sqrt(input_dim) * randn(int(n.sum().item()), input_dim)
+    if model == "softmax-regression":
+        return Batch(model, [randn(V, input_dim, scale=0.01)], [ones], [ones], n, X, y)
+    W1 = randn(hidden, input_dim, scale=1.0 / math.sqrt(input_dim))
+    W2 = randn(V, hidden, scale=0.01)
+    return Batch(model, [W1, W2], [ones, ones], [ones, ones], n, X, y)
+
+
+def train(batch: Batch, optimizer: str, lambdas: torch.Tensor, lr: float, steps: int, checkpoints: int,
+          progress=None, stop=None) -> tuple[np.ndarray, np.ndarray]:
+    """Full-batch training of all runs; returns (checkpoint steps (T,), per-class loss (T, R, V)).
+
+    lambdas: (R,) weight decay per run. Checkpoint 0 is the initialisation; for lbfgs a step is one
+    L-BFGS iteration. `stop(step, per_class_loss)`, if given, is asked at every checkpoint and ends
+    training early when it returns True. Stops with InputError naming the runs whose loss became NaN
+    or inf (no NaN is ever clipped).
+    """
+    if optimizer not in ("gd", "adam", "adamw", "lbfgs"):
+        raise InputError(f"unknown optimizer {optimizer!r}; allowed: gd, adam, adamw, lbfgs")
+    if optimizer == "lbfgs" and batch.model == "ufm-relu":
+        batch.params = [batch.params[0], batch.params[1].abs().sqrt()]
+        batch.squared = True
+    params = [p.detach().clone().requires_grad_(True) for p in batch.params]
+    batch.params = params
+    marks = np.unique(np.linspace(0, steps, checkpoints + 1).round().astype(int))
+    curves = []
+
+    def record(step):
+        with torch.no_grad():
+            pcl = batch.per_class_loss()
+        bad = ~torch.isfinite(pcl).all(dim=1)
+        if bad.any():
+            runs = torch.nonzero(bad).flatten().tolist()
+            raise InputError(f"training diverged (loss NaN/inf) at step {step} in runs {runs} "
+                             f"(lambda {lambdas[runs].tolist()}); lower lr[{optimizer!r}]")
+        curves.append(pcl.cpu().numpy())
+        return stop is not None and bool(stop(step, curves[-1]))
+
+    record(0)
+    if optimizer == "lbfgs":
+        _lbfgs(batch, lambdas, lr, marks, record, progress)
+    else:
+        _first_order(batch, optimizer, lambdas, lr, marks, record, progress)
+    return marks[: len(curves)], np.stack(curves)
+
+
+def _lbfgs(batch, lambdas, lr, marks, record, progress):
+    opt = torch.optim.LBFGS(batch.params, lr=lr, max_iter=1, history_size=50, line_search_fn="strong_wolfe",
+                            tolerance_grad=0.0, tolerance_change=0.0)
+
+    def closure():
+        opt.zero_grad()
+        value = batch.data_loss() + batch.penalty(lambdas)
+        value.backward()
+        return value
+
+    for a, b in zip(marks[:-1], marks[1:]):
+        opt.param_groups[0]["max_iter"] = int(b - a)
+        opt.param_groups[0]["max_eval"] = int(b - a) * 5 // 4 + 1
+        opt.step(closure)
+        if progress is not None:
+            progress.update(int(b - a))
+        if record(int(b)):
+            return
+
+
+def _first_order(batch, optimizer, lambdas, lr, marks, record, progress):
+    params = batch.params
+    lam = [lambdas.view(-1, *([1] * (p.dim() - 1))) for p in params]
+    m = [torch.zeros_like(p) for p in params]
+    v = [torch.zeros_like(p) for p in params]
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    mark_set = set(int(x) for x in marks[1:])
+    for step in range(1, int(marks[-1]) + 1):
+        for p in params:
+            p.grad = None
+        batch.data_loss().backward()
+        with torch.no_grad():
+            for i, p in enumerate(params):
+                g = p.grad * batch.grad_scale[i]
+                # penalty gradient lambda * decay_scale * p, scaled like the data gradient
+                decay = lam[i] * p * batch.decay_scale[i] * batch.grad_scale[i]
+                if optimizer == "gd":
+                    p -= lr * (g + decay)
+                    continue
+                if optimizer == "adam":
+                    g = g + decay
+                m[i].mul_(b1).add_(g, alpha=1 - b1)
+                v[i].mul_(b2).addcmul_(g, g, value=1 - b2)
+                upd = (m[i] / (1 - b1**step)) / ((v[i] / (1 - b2**step)).sqrt() + eps)
+                if optimizer == "adamw":
+                    upd = upd + lam[i] * p
+                p -= lr * upd
+            if batch.model == "ufm-relu":
+                params[1].clamp_(min=0.0)
+        if progress is not None:
+            progress.update(1)
+        if step in mark_set and record(step):
+            return
