@@ -80,3 +80,14 @@ def test_learning_speed_hand_examples():
     assert np.isnan(learning_speed(np.array([[0.0], [0.0]]))[0])
     with pytest.raises(InputError, match="increasing"):
         learning_speed(curves, np.array([0.0, 2.0, 1.0]))
+
+
+def test_group_loss_is_the_mean_over_the_groups_samples():
+    from theory.metrics import group_loss
+
+    loss = np.array([0.1, 0.5, 2.0, 3.0])
+    counts = np.array([10.0, 5.0, 1.0, 0.0])
+    mask = np.array([False, True, True, True])
+    # samples of the group: 5 at 0.5, 1 at 2.0, none at 3.0 -> (2.5 + 2.0) / 6
+    assert group_loss(loss, counts, mask) == pytest.approx(4.5 / 6)
+    assert np.isnan(group_loss(loss, counts, np.array([False, False, False, True])))
