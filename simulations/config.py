@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
-import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 
+from theory.io import load_dataclass_config
 from theory.problem import InputError
 
 MODELS = ("ufm-unconstrained", "ufm-relu", "softmax-regression", "mlp")
@@ -106,24 +104,4 @@ PRESETS = {
 
 def load_config(spec: str, **overrides) -> SimConfig:
     """A preset name or a .toml/.json file whose keys are SimConfig fields (unknown keys are refused)."""
-    if spec in PRESETS:
-        base = PRESETS[spec]
-        data = {}
-    else:
-        path = Path(spec)
-        if not path.is_file():
-            raise InputError(f"config must be one of {', '.join(PRESETS)} or a .toml/.json file, got {spec!r}")
-        try:
-            data = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
-        except (ValueError, OSError) as exc:
-            raise InputError(f"cannot read config {spec!r}: {exc}") from exc
-        base = PRESETS[data.pop("preset", "quick")] if data.get("preset", "quick") in PRESETS else None
-        if base is None:
-            raise InputError(f"preset must be one of {', '.join(PRESETS)}, got {data.get('preset')!r}")
-        data.setdefault("name", path.stem)
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in fields(SimConfig)}
-    for key in data:
-        if key not in known:
-            raise InputError(f"unknown config key {key!r}; allowed: {', '.join(sorted(known))}")
-    return replace(base, **data)
+    return load_dataclass_config(spec, PRESETS, "quick", overrides)

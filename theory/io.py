@@ -80,3 +80,38 @@ def atomic_write_csv(frame, path: str | os.PathLike) -> Path:
 
     text = frame.to_csv(index=False).encode("utf-8")
     return atomic_write_bytes(path, gzip.compress(text, mtime=0) if str(path).endswith(".gz") else text)
+
+
+def load_dataclass_config(spec: str, presets: dict, default: str, overrides: dict | None = None):
+    """A config: the name of a preset, or a .toml/.json file of dataclass fields on top of a preset.
+
+    The file may name its starting preset with the key `base` (default `default`); any key that is not a
+    field of the dataclass is refused with the list of allowed keys. Configs are data, never code.
+    """
+    import dataclasses
+    import tomllib
+
+    if spec in presets:
+        base, data = presets[spec], {}
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise InputError(f"config must be one of {', '.join(presets)} or a .toml/.json file, got {spec!r}")
+        try:
+            text = path.read_text()
+            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (ValueError, OSError) as exc:
+            raise InputError(f"cannot read config {spec!r}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InputError(f"config {spec!r} must hold a table of keys, got {type(data).__name__}")
+        name = data.pop("base", default)
+        if name not in presets:
+            raise InputError(f"base must be one of {', '.join(presets)}, got {name!r}")
+        base = presets[name]
+        data.setdefault("name", path.stem)
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    known = {f.name for f in dataclasses.fields(base)}
+    for key in data:
+        if key not in known:
+            raise InputError(f"unknown config key {key!r}; allowed: {', '.join(sorted(known))}")
+    return dataclasses.replace(base, **data)
