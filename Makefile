@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 OUT ?= results
 
-.PHONY: reproduce test test-slow bench venv
+.PHONY: reproduce test test-slow bench venv docs
 venv: .venv/.installed
 
 .venv/.installed: pyproject.toml
@@ -46,3 +46,7 @@ bench: venv
 	$(PY) -m theory bench
 	$(PY) -m simulations bench
 	$(PY) -m lm_experiments bench
+
+# the README's headline figures (docs/*.png), regenerated from the results of `make reproduce`
+docs: venv
+	$(PY) -m paper_figures docs --results $(OUT) --out docs

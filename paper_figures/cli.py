@@ -1,4 +1,4 @@
-"""`python -m paper_figures report | fig1 | fig2 | fig3 | fig4 | fig5 | table1 | theory | simulations`.
+"""`python -m paper_figures report | docs | fig1 | fig2 | fig3 | fig4 | fig5 | table1 | theory | simulations`.
 
 Every command reads result files only (`--results`, default results/) and writes into `--out`.
 """
@@ -17,10 +17,13 @@ from .report import FIGURES, build_report
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m paper_figures", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
-    for name, (_, caption) in {"report": (None, "every figure + report.md/report.html"), **FIGURES}.items():
+    commands = {"report": (None, "every figure + report.md/report.html"),
+                "docs": (None, "small copies of the headline figures for the README (default --out docs)"),
+                **FIGURES}
+    for name, (_, caption) in commands.items():
         p = sub.add_parser(name, help=caption)
         p.add_argument("--results", default="results", help="folder with theory/, simulations/, languages/, lm/ ...")
-        p.add_argument("--out", default="results/report", help="output folder")
+        p.add_argument("--out", default="docs" if name == "docs" else "results/report", help="output folder")
     args = ap.parse_args(argv)
     try:
         if args.command == "report":
@@ -31,7 +34,10 @@ def main(argv=None) -> int:
         else:
             if not Path(args.results).is_dir():
                 raise InputError(f"--results must be a folder of result files, got {args.results!r}")
-            for p in FIGURES[args.command][0](Path(args.results), Path(args.out)):
+            from .docs import make as docs
+
+            maker = docs if args.command == "docs" else FIGURES[args.command][0]
+            for p in maker(Path(args.results), Path(args.out)):
                 print(p)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

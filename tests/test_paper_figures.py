@@ -122,3 +122,13 @@ def test_cli_missing_results_exits_2_with_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "paper_figures", "fig1", "--results", str(tmp_path / "none"),
                            "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "none" in proc.stderr
+
+
+def test_docs_writes_small_headline_pngs(results, tmp_path):
+    from PIL import Image
+
+    from paper_figures import docs
+
+    paths = docs.make(results, tmp_path / "docs", width=400)
+    assert len(paths) == 4
+    assert all(max(Image.open(p).size) <= 400 for p in paths)

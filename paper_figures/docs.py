@@ -1,0 +1,31 @@
+"""The README's headline figures: small PNG copies of a few report figures, written into docs/."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from theory.io import atomic_write_bytes
+
+from . import fig1, fig5, sim_figs
+
+HEADLINE = ((fig1.make, "fig1_low_high_vs_weight_decay"), (fig5.make, "fig5_learning_speed"),
+            (sim_figs.make, "sim_theory_vs_trained"), (sim_figs.make, "sim_adamw_vs_l2"))
+
+
+def make(results: Path, out: Path, width: int = 900) -> list[Path]:
+    paths = []
+    with tempfile.TemporaryDirectory() as tmp:
+        made = {}
+        for maker, name in HEADLINE:
+            if maker not in made:
+                made[maker] = maker(results, Path(tmp))
+            img = Image.open(Path(tmp) / f"{name}.png")
+            img.thumbnail((width, width))
+            buf = io.BytesIO()
+            img.save(buf, format="PNG", optimize=True)
+            paths.append(atomic_write_bytes(out / f"{name}.png", buf.getvalue()))
+    return paths
