@@ -21,7 +21,7 @@ def main(argv=None) -> int:
                 "docs": (None, "small copies of the headline figures for the README (default --out docs)"),
                 **FIGURES}
     for name, (_, caption) in commands.items():
-        p = sub.add_parser(name, help=caption)
+        p = sub.add_parser(name, help=caption.replace("%", "%%"))
         p.add_argument("--results", default="results", help="folder with theory/, simulations/, languages/, lm/ ...")
         p.add_argument("--out", default="docs" if name == "docs" else "results/report", help="output folder")
     args = ap.parse_args(argv)

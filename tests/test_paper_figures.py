@@ -132,3 +132,9 @@ def test_docs_writes_small_headline_pngs(results, tmp_path):
     paths = docs.make(results, tmp_path / "docs", width=400)
     assert len(paths) == 4
     assert all(max(Image.open(p).size) <= 400 for p in paths)
+
+
+@pytest.mark.parametrize("package", ["theory", "simulations", "lm_experiments", "paper_figures"])
+def test_every_package_prints_help(package):
+    proc = subprocess.run([sys.executable, "-m", package, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "usage" in proc.stdout, proc.stderr
