@@ -1,75 +1,119 @@
 """`python -m lm_experiments bench`: training throughput, MFU on a GPU, and the per-token-metric overhead.
 
-MFU = (tokens/s x FLOPs per token) / peak, FLOPs per token from `model.flops_per_token` (6 N + attention),
-peak = the device's dense bf16 rate (H100/H200 SXM: 989 TFLOP/s). The metric overhead is the extra time
-of a training step that also accumulates the per-token loss of its own batch (TokenLoss.update).
+tokens/s = batch_size x seq_len / (median step time); a step is forward, cross-entropy, backward, gradient
+clipping and an AdamW step, as in `train.train_run`.
+MFU = (tokens/s x model.flops_per_token) / peak, with flops_per_token = 6 N + 12 L d T and peak the device's
+dense bf16 rate (H100 SXM and H200: 989 TFLOP/s; H100 PCIe 756; A100 312); n/a on a CPU or unknown GPU.
+Metric overhead = (median time of a step that also runs TokenLoss.update on its own logits, reusing the
+step's per-position cross-entropy) / (median time of a plain step) - 1. The two kinds of step alternate, so
+a slow patch of a shared machine hits both. The time of a stand-alone TokenLoss.update that recomputes the
+cross-entropy (as evaluation does) is reported too, as a fraction of a step. Target: <= 5%.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .measure import TokenLoss
 from .model import build_model, decay_groups, flops_per_token, n_params
 
-PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
+# dense bf16 tensor-core peak, FLOP/s; the first name contained in torch.cuda.get_device_name() wins
+PEAK_BF16 = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12))
 
 
-def _peak(device: torch.device) -> float | None:
+def peak_flops(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
     name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_BF16.items() if k in name), None)
+    return next((v for k, v in PEAK_BF16 if k in name), None)
 
 
-def run_bench(preset: str, seq_len: int, batch_size: int, steps: int, device: str = "cpu", vocab_size: int = 8192,
-              bf16: bool | None = None, compile: bool = False) -> dict:
+def run_bench(preset: str = "tiny", seq_len: int = 128, batch_size: int = 16, steps: int = 10,
+              device: str = "cpu", vocab_size: int = 8192, bf16: bool | None = None, compile: bool = False,
+              verbose: bool = True) -> dict:
+    """Time `steps` plain training steps and `steps` steps with the per-token metric (after 2 warm-up steps
+    each); print a summary and return it as a dict (times in seconds, mfu a fraction or None)."""
+    from theory.problem import InputError
+
+    for name, v in (("seq_len", seq_len), ("batch_size", batch_size), ("steps", steps)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise InputError(f"{name} must be a positive integer, got {v!r}")
     dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} asked for, but torch {torch.__version__} sees no CUDA device")
     bf16 = dev.type == "cuda" if bf16 is None else bf16
     model = build_model(preset, vocab_size, seq_len, 0).to(dev)
+    model.train()
     net = torch.compile(model) if compile else model
     opt = torch.optim.AdamW(decay_groups(model, "no-norm-bias", 0.1), lr=1e-4, fused=dev.type == "cuda")
-    x = torch.randint(0, vocab_size, (batch_size, seq_len + 1), device=dev)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, vocab_size, (batch_size, seq_len + 1), generator=g).to(dev)
     acc = TokenLoss(vocab_size, dev)
 
-    def step(with_metric: bool):
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = net(input_ids=x[:, :-1]).logits
-        loss = F.cross_entropy(logits.reshape(-1, vocab_size).float(), x[:, 1:].reshape(-1))
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    def step(with_metric: bool) -> float:
+        sync()
+        t = time.perf_counter()
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=bf16 and dev.type == "cuda"):
+            logits = net(input_ids=x[:, :-1], use_cache=False).logits
+        flat = logits.reshape(-1, vocab_size).float()
+        ce = F.cross_entropy(flat, x[:, 1:].reshape(-1), reduction="none")
+        loss = ce.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if with_metric:
-            acc.update(logits.detach(), x[:, 1:])
+            acc.update(flat, x[:, 1:], ce=ce)  # the step's own per-position CE: no second log-softmax
+        loss.item()  # the training loop's per-step sync (divergence check)
+        sync()
+        return time.perf_counter() - t
 
-    def timed(with_metric: bool) -> float:
-        for _ in range(2):
-            step(with_metric)  # warm-up (and compilation)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
+    for _ in range(2):  # warm-up (and compilation) of both variants
+        step(False)
+        step(True)
+    plain, metric = [], []
+    for _ in range(steps):
+        plain.append(step(False))
+        metric.append(step(True))
+    with torch.no_grad():
+        logits = model(input_ids=x[:, :-1], use_cache=False).logits.float()
+    update = []
+    for _ in range(steps):
+        sync()
         t = time.perf_counter()
-        for _ in range(steps):
-            step(with_metric)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        return (time.perf_counter() - t) / steps
+        acc.update(logits, x[:, 1:])
+        sync()
+        update.append(time.perf_counter() - t)
 
-    plain, metric = timed(False), timed(True)
-    tok_s = batch_size * seq_len / plain
-    peak = _peak(dev)
+    t_plain, t_metric, t_update = (statistics.median(v) for v in (plain, metric, update))
+    tok_s = batch_size * seq_len / t_plain
+    peak = peak_flops(dev)
     fpt = flops_per_token(model, seq_len)
     out = {"preset": preset, "params": n_params(model), "params_non_embedding": n_params(model, non_embedding=True),
-           "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "seq_len": seq_len,
-           "batch_size": batch_size, "bf16": bf16, "compile": compile, "step_s": plain, "tokens_per_s": tok_s,
-           "flops_per_token": fpt, "mfu": tok_s * fpt / peak if peak else None,
-           "metric_overhead": (metric - plain) / plain}
-    mfu = "n/a (no GPU peak known)" if out["mfu"] is None else f"{100 * out['mfu']:.1f}%"
-    print(f"{preset}: {out['params'] / 1e6:.1f}M params ({out['params_non_embedding'] / 1e6:.1f}M non-embedding), "
-          f"device {out['device']}, batch {batch_size} x {seq_len}, bf16 {bf16}, compile {compile}")
-    print(f"step {plain * 1e3:.1f} ms, {tok_s:,.0f} tokens/s, MFU {mfu}, "
-          f"per-token metric overhead {100 * out['metric_overhead']:+.1f}% (target <= 5%)")
+           "vocab_size": vocab_size, "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+           "torch_threads": torch.get_num_threads(), "seq_len": seq_len, "batch_size": batch_size, "steps": steps,
+           "bf16": bool(bf16 and dev.type == "cuda"), "compile": compile, "step_s": t_plain,
+           "step_s_with_metric": t_metric, "update_s": t_update, "tokens_per_s": tok_s, "flops_per_token": fpt,
+           "achieved_flops": tok_s * fpt, "peak_flops": peak, "mfu": tok_s * fpt / peak if peak else None,
+           "metric_overhead": t_metric / t_plain - 1.0, "update_fraction": t_update / t_plain}
+    if dev.type == "cuda":
+        out["max_memory_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
+    if verbose:
+        mfu = "n/a" if out["mfu"] is None else f"{100 * out['mfu']:.1f}%"
+        print(f"{preset}: {out['params'] / 1e6:.2f}M params ({out['params_non_embedding'] / 1e6:.2f}M "
+              f"non-embedding) at vocab {vocab_size}; device {out['device']} ({out['torch_threads']} threads), "
+              f"batch {batch_size} x {seq_len}, bf16 {out['bf16']}, compile {compile}")
+        print(f"step {t_plain * 1e3:.1f} ms (median of {steps}), {tok_s:,.0f} tokens/s, "
+              f"{out['achieved_flops'] / 1e12:.3g} TFLOP/s achieved, MFU {mfu}")
+        print(f"per-token metric: step with TokenLoss.update {t_metric * 1e3:.1f} ms, overhead "
+              f"{100 * out['metric_overhead']:+.1f}% (target <= 5%); a stand-alone update recomputing the CE "
+              f"{t_update * 1e3:.2f} ms = {100 * out['update_fraction']:.1f}% of a step")
     return out

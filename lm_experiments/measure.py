@@ -1,4 +1,10 @@
-"""Per-token-id loss, accumulated on the device, summarised through the shared definitions of `theory`."""
+"""Per-token-id loss, accumulated on the device, summarised through the shared definitions of `theory`.
+
+For every target id k: loss_sum[k] = sum of CE over the positions whose target is k, count[k] = number of
+those positions, correct[k] = how many of them the argmax prediction got right. The per-id loss is
+l_k = loss_sum[k] / count[k]; everything else (average, balanced, low/high-frequency group loss, learning
+speed) comes from `theory.metrics`, so the numbers mean the same as in the rest of the toolkit.
+"""
 
 from __future__ import annotations
 
@@ -10,42 +16,80 @@ from theory import metrics
 
 
 class TokenLoss:
-    """Sums of cross-entropy, occurrences and correct predictions per target token id.
+    """Sums of cross-entropy, occurrences and correct predictions per target token id, kept on the device.
 
     update() adds CE(logits[b, t], targets[b, t]) to loss_sum[targets[b, t]] with index_add_ (no Python loop
-    over tokens); the logits are cast to float32 so the log-sum-exp is exact under bf16 autocast.
+    over tokens, no host sync); the logits are cast to float32 first so the log-sum-exp is exact under bf16
+    autocast, and the sums are float64 so counts stay exact up to 2^53 tokens.
     """
 
     def __init__(self, vocab_size: int, device="cpu"):
+        self.vocab_size = int(vocab_size)
         self.loss_sum = torch.zeros(vocab_size, dtype=torch.float64, device=device)
         self.count = torch.zeros(vocab_size, dtype=torch.float64, device=device)
         self.correct = torch.zeros(vocab_size, dtype=torch.float64, device=device)
 
     @torch.no_grad()
-    def update(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
-        flat = logits.reshape(-1, logits.shape[-1]).float()
-        y = targets.reshape(-1)
-        ce = F.cross_entropy(flat, y, reduction="none")
+    def update(self, logits: torch.Tensor, targets: torch.Tensor, ce: torch.Tensor | None = None) -> None:
+        """logits (..., V), targets (...) of ids in [0, V). `ce`, optional, is the per-position cross-entropy
+        the caller already has (F.cross_entropy(logits.float(), targets, reduction="none"), e.g. from the
+        training loss): passing it skips recomputing the log-softmax, the costly part of an update."""
+        flat = logits.detach().reshape(-1, logits.shape[-1]).float()
+        y = targets.reshape(-1).to(device=flat.device, dtype=torch.long)
+        if ce is None:
+            ce = F.cross_entropy(flat, y, reduction="none")
+        else:
+            ce = ce.detach().reshape(-1).float()
         self.loss_sum.index_add_(0, y, ce.double())
         self.count.index_add_(0, y, torch.ones_like(ce, dtype=torch.float64))
         self.correct.index_add_(0, y, (flat.argmax(-1) == y).double())
 
+    def all_reduce(self) -> None:
+        """Sum the accumulators over the ranks of torch.distributed (a no-op without a process group)."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            for t in (self.loss_sum, self.count, self.correct):
+                dist.all_reduce(t)
+
     def numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(loss_sum, count, correct) as float64 arrays of length V."""
         return self.loss_sum.cpu().numpy(), self.count.cpu().numpy(), self.correct.cpu().numpy()
+
+
+def per_token_loss(loss_sum: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """l_k = loss_sum[k] / count[k]; NaN for an id that does not occur."""
+    loss_sum, count = np.asarray(loss_sum, np.float64), np.asarray(count, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, loss_sum / np.maximum(count, 1), np.nan)
 
 
 def summarize(loss_sum: np.ndarray, count: np.ndarray, correct: np.ndarray, train_counts: np.ndarray,
               percentile: float = 99.0) -> dict:
-    """average_loss = sum loss / sum count (per token); balanced_loss = unweighted mean over the ids that
-    occur; accuracy; low/high_freq_loss = per-token loss of the ids below / at or above the P99 count of
-    the TRAINING split (the same split for every evaluated split)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_id = np.where(count > 0, loss_sum / np.maximum(count, 1), np.nan)
+    """Summary of one evaluation.
+
+    average_loss   sum loss / sum count (the usual per-token loss)
+    balanced_loss  unweighted mean of l_k over the ids that occur in the evaluated split
+    accuracy       sum correct / sum count
+    low_freq_loss  per-token loss of the ids whose TRAINING count is below the `percentile` count of the
+                   training split (theory.metrics.low_frequency_mask), whatever split is evaluated;
+    high_freq_loss the same for the other ids (theory.metrics.group_loss for both)
+    n_tokens       sum count
+    """
+    per_id = per_token_loss(loss_sum, count)
+    count = np.asarray(count, np.float64)
+    filled = np.nan_to_num(per_id)  # ids with count 0 drop out of every count-weighted mean
     low = metrics.low_frequency_mask(train_counts, percentile)
-    present = count > 0
-    return {"average_loss": metrics.average_loss(np.nan_to_num(per_id), count),
-            "balanced_loss": metrics.balanced_loss(per_id[present]),
-            "accuracy": float(correct.sum() / count.sum()),
-            "low_freq_loss": metrics.group_loss(np.nan_to_num(per_id), count, low),
-            "high_freq_loss": metrics.group_loss(np.nan_to_num(per_id), count, ~low),
-            "n_tokens": int(count.sum())}
+    total = float(count.sum())
+    return {"average_loss": metrics.average_loss(filled, count) if total > 0 else float("nan"),
+            "balanced_loss": metrics.balanced_loss(per_id, count) if total > 0 else float("nan"),
+            "accuracy": float(np.sum(correct) / total) if total > 0 else float("nan"),
+            "low_freq_loss": metrics.group_loss(filled, count, low),
+            "high_freq_loss": metrics.group_loss(filled, count, ~low),
+            "n_tokens": int(total)}
+
+
+def learning_speeds(curves: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Learning speed per token id from per-token loss curves: `curves` is (T, V), row t the per-id loss at
+    checkpoint step `steps[t]` (steps[0] is the start); see theory.metrics.learning_speed."""
+    return metrics.learning_speed(np.asarray(curves, np.float64), np.asarray(steps, np.float64))

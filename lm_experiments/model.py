@@ -1,11 +1,16 @@
 """Causal LMs built from HF `transformers` configs, never downloaded: presets, or a local checkpoint folder.
 
-Presets (the vocabulary size comes from the tokenizer):
-  tiny                CPU: Qwen2 family, hidden 128, 2 layers (1.4M parameters at vocab 8192, 0.4M non-embedding)
-  small               Qwen2 family, hidden 512, 6 layers (~19M non-embedding)
-  gpt-125m            Llama family, GPT-2-small shape: hidden 768, 12 layers, 12 heads
-  openelm-270m-like   Llama family, hidden 1024, 16 layers, 16 heads, untied output (~270M at vocab 32k)
+Presets (the vocabulary size comes from the tokenizer; parameter counts at the vocabulary named):
+  tiny                CPU: Qwen2 family, hidden 128, 2 layers, tied (1.44M at vocab 8192, 0.39M non-embedding)
+  small               Qwen2 family, hidden 512, 8 layers, tied (29.4M at vocab 8192, 25.2M non-embedding)
+  gpt-125m            Llama family, GPT-2-small shape: hidden 768, 12 layers, 12 heads, tied
+                      (110M at vocab 32000, 124M at 50257; 85M non-embedding)
+  openelm-270m-like   Llama family, hidden 1024, 16 layers, 16 heads (4 KV), MLP 3328, UNtied output layer,
+                      so that "no-embed" and "no-embed-out" differ (271M at vocab 32000, 206M non-embedding)
   qwen2-0.5b-like     Qwen2-0.5B's shape: hidden 896, 24 layers, 14 heads (2 KV), MLP 4864, tied embeddings
+                      (494M at Qwen2's vocab 151936)
+Every model uses PyTorch's scaled-dot-product attention (attn_implementation="sdpa") and is initialised on
+the CPU in float32 from `seed`, so the same seed gives the same initial weights on every device.
 """
 
 from __future__ import annotations
@@ -20,63 +25,95 @@ from theory.problem import InputError
 PRESETS = {
     "tiny": ("qwen2", dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                            intermediate_size=384, tie_word_embeddings=True)),
-    "small": ("qwen2", dict(hidden_size=512, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=4,
+    "small": ("qwen2", dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
                             intermediate_size=1536, tie_word_embeddings=True)),
     "gpt-125m": ("llama", dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                                num_key_value_heads=12, intermediate_size=2048, tie_word_embeddings=True)),
     "openelm-270m-like": ("llama", dict(hidden_size=1024, num_hidden_layers=16, num_attention_heads=16,
-                                        num_key_value_heads=4, intermediate_size=2816, tie_word_embeddings=False)),
+                                        num_key_value_heads=4, intermediate_size=3328, tie_word_embeddings=False)),
     "qwen2-0.5b-like": ("qwen2", dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
                                       num_key_value_heads=2, intermediate_size=4864, tie_word_embeddings=True)),
 }
 DECAY_MODES = ("all", "no-norm-bias", "no-embed", "no-embed-out")
 
 
-def build_model(preset: str, vocab_size: int, seq_len: int, seed: int) -> nn.Module:
-    """A freshly initialised causal LM (seeded), or the model saved in a local folder (continued training)."""
-    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+def model_config(preset: str, vocab_size: int, seq_len: int):
+    """The transformers config of a preset (no weights): Qwen2Config or LlamaConfig."""
+    from transformers import LlamaConfig, Qwen2Config
 
-    if Path(preset).is_dir():
-        model = AutoModelForCausalLM.from_pretrained(preset, local_files_only=True)
-        if model.config.vocab_size != vocab_size:
-            raise InputError(f"checkpoint {preset!r} has vocab_size {model.config.vocab_size}, the data {vocab_size}")
-        return model
     if preset not in PRESETS:
         raise InputError(f"unknown model preset {preset!r}; allowed: {', '.join(PRESETS)} or a local checkpoint folder")
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 2:
+        raise InputError(f"vocab_size must be an integer >= 2, got {vocab_size!r}")
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
+        raise InputError(f"seq_len must be a positive integer, got {seq_len!r}")
     family, kw = PRESETS[preset]
     cls = Qwen2Config if family == "qwen2" else LlamaConfig
-    config = cls(vocab_size=vocab_size, max_position_embeddings=max(seq_len, 128), **kw)
-    config._attn_implementation = "sdpa"
-    torch.manual_seed(seed)
-    return AutoModelForCausalLM.from_config(config)
+    return cls(vocab_size=vocab_size, max_position_embeddings=max(seq_len, 128), **kw)
+
+
+def build_model(preset_or_dir: str, vocab_size: int, seq_len: int, seed: int) -> nn.Module:
+    """A freshly initialised causal LM (seeded; the caller's global RNG is left as it was), or the model saved
+    in a local folder by `save_pretrained` (continued training; read with local_files_only, never downloaded)."""
+    from transformers import AutoModelForCausalLM
+
+    if preset_or_dir not in PRESETS and Path(str(preset_or_dir)).is_dir():  # a preset name wins over a folder
+        try:
+            model = AutoModelForCausalLM.from_pretrained(preset_or_dir, local_files_only=True,
+                                                         attn_implementation="sdpa").float()
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot load a model from the folder {str(preset_or_dir)!r}: {exc}") from exc
+        if model.config.vocab_size != vocab_size:
+            raise InputError(f"checkpoint {str(preset_or_dir)!r} has vocab_size {model.config.vocab_size}, "
+                             f"the data {vocab_size}")
+        if getattr(model.config, "max_position_embeddings", seq_len) < seq_len:
+            raise InputError(f"checkpoint {str(preset_or_dir)!r} allows at most "
+                             f"{model.config.max_position_embeddings} positions, got seq_len {seq_len}")
+        return model
+    config = model_config(preset_or_dir, vocab_size, seq_len)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").float()
+
+
+def _embedding_ids(model: nn.Module) -> tuple[set, set]:
+    """ids of the input-embedding parameters and of the output-layer parameters (the same tensor when tied)."""
+    embed = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters(recurse=False)}
+    head = model.get_output_embeddings()
+    out = {id(p) for p in head.parameters()} if head is not None else set()
+    return embed, out
 
 
 def n_params(model: nn.Module, non_embedding: bool = False) -> int:
-    skip = {id(p) for p in model.get_input_embeddings().parameters()} if non_embedding else set()
-    if non_embedding and model.get_output_embeddings() is not None:
-        skip |= {id(p) for p in model.get_output_embeddings().parameters()}
-    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values() if id(p) not in skip)
+    """Distinct parameters (a tied matrix counted once); non_embedding drops the input embedding and the
+    output layer."""
+    params = {id(p): p for p in model.parameters()}
+    skip = set().union(*_embedding_ids(model)) if non_embedding else set()
+    return sum(p.numel() for i, p in params.items() if i not in skip)
 
 
 def decay_groups(model: nn.Module, mode: str, weight_decay: float) -> list[dict]:
     """AdamW parameter groups: which parameters weight decay touches.
 
     all           every parameter
-    no-norm-bias  all but normalisation weights and biases (the usual LLM recipe; the default)
-    no-embed      additionally not the input embedding
-    no-embed-out  additionally not the output layer (lm_head)
-    With tied embeddings the input embedding IS the output layer: no-embed and no-embed-out then both
-    exempt that shared matrix.
+    no-norm-bias  all but normalisation weights (any module whose class name contains "Norm") and biases
+                  (parameter names ending in "bias") -- the usual LLM recipe and the default
+    no-embed      additionally not the input embedding (every nn.Embedding)
+    no-embed-out  additionally not the output layer (model.get_output_embeddings(), the lm_head)
+    With tied embeddings the shared matrix counts as input embedding AND output layer, so "no-embed" and
+    "no-embed-out" both exempt it (they differ only for an untied model such as openelm-270m-like).
+    Returns at most two groups, {"name": "decay", "weight_decay": weight_decay, ...} and {"name": "no_decay",
+    "weight_decay": 0.0, ...}; every trainable parameter is in exactly one (a tied tensor once).
     """
     if mode not in DECAY_MODES:
         raise InputError(f"unknown decay mode {mode!r}; allowed: {', '.join(DECAY_MODES)}")
     norm_or_bias = set()
-    for mname, module in model.named_modules():
+    for module in model.modules():
+        is_norm = "Norm" in type(module).__name__
         for pname, p in module.named_parameters(recurse=False):
-            if "Norm" in type(module).__name__ or pname.endswith("bias"):
+            if is_norm or pname.endswith("bias"):
                 norm_or_bias.add(id(p))
-    embed = {id(p) for p in model.get_input_embeddings().parameters()}
-    out = {id(p) for p in model.get_output_embeddings().parameters()} if model.get_output_embeddings() else set()
+    embed, out = _embedding_ids(model)
     exempt = set()
     if mode != "all":
         exempt |= norm_or_bias
@@ -87,14 +124,25 @@ def decay_groups(model: nn.Module, mode: str, weight_decay: float) -> list[dict]
     params = {id(p): p for p in model.parameters() if p.requires_grad}
     decay = [p for i, p in params.items() if i not in exempt]
     no_decay = [p for i, p in params.items() if i in exempt]
-    return [g for g in ({"params": decay, "weight_decay": weight_decay},
-                        {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    return [g for g in ({"name": "decay", "params": decay, "weight_decay": float(weight_decay)},
+                        {"name": "no_decay", "params": no_decay, "weight_decay": 0.0}) if g["params"]]
 
 
-def flops_per_token(model: nn.Module, seq_len: int) -> float:
-    """Training FLOPs per token: 6 N (N = non-embedding parameters + the output layer's matmul) plus the
-    attention scores and weighted sums, 6 * 2 * n_layers * hidden * seq_len / 2 with causal masking counted in
-    full as PaLM's appendix does: 12 * n_layers * hidden * seq_len."""
-    cfg = model.config
-    n = n_params(model, non_embedding=True) + cfg.vocab_size * cfg.hidden_size  # the lm_head matmul
-    return 6.0 * n + 12.0 * cfg.num_hidden_layers * cfg.hidden_size * seq_len
+def flops_per_token(model_or_config, seq_len: int) -> float:
+    """Training FLOPs per token (forward + backward) = 6 N + 12 L d T, the PaLM-appendix count.
+
+    N = the parameters that do matrix work per token: every non-embedding parameter plus the output layer's
+    V x d matmul (counted even when tied; the input-embedding lookup is free). 12 L d T is the attention
+    scores and weighted sums (2 matmuls of 2 d T FLOPs each per layer forward, x3 for the backward), with
+    the causal mask not discounted (as PaLM counts it). L = layers, d = hidden size, T = seq_len.
+    Computed from the config alone (a model or its config may be passed), so it needs no weights.
+    """
+    c = getattr(model_or_config, "config", model_or_config)
+    d, L, V = c.hidden_size, c.num_hidden_layers, c.vocab_size
+    heads = c.num_attention_heads
+    kv = getattr(c, "num_key_value_heads", None) or heads
+    head_dim = getattr(c, "head_dim", None) or d // heads
+    attn = d * heads * head_dim * 2 + d * kv * head_dim * 2  # q, o and k, v projections
+    mlp = 3 * d * c.intermediate_size  # gated MLP: gate, up, down
+    n = L * (attn + mlp) + V * d
+    return 6.0 * n + 12.0 * L * d * seq_len

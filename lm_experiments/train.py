@@ -1,19 +1,29 @@
 """One training run: AdamW under a weight decay, per-token-id loss on the training AND held-out split.
 
-Files in the run folder: manifest.json (config, data provenance, tokenizer hash, versions, device),
-metrics.csv (step, split, average_loss, balanced_loss, accuracy, low_freq_loss, high_freq_loss),
-per_token.csv.gz (step, split, token_id, count, loss), checkpoint.pt (resume), done.json (finished).
-Batches are drawn from a generator seeded by (seed, step), so a resumed run sees the same data as an
-uninterrupted one. Multi-GPU: launch with `torchrun`; rank 0 evaluates and writes.
+Files in the run folder (each written atomically):
+  manifest.json     config, data provenance, tokenizer hash, versions, seed, device, parameter counts
+  metrics.csv       step, split, average_loss, balanced_loss, accuracy, low_freq_loss, high_freq_loss, n_tokens
+  per_token.csv.gz  step, split, token_id, count, loss (ids with count > 0)
+  checkpoint.pt     model, optimizer, step, RNG states (resume; read with torch.load(weights_only=True))
+  done.json         the final metrics; a rerun of a finished run returns them at once
+Evaluation (at step 0, every eval_every steps and at the end) runs the model on contiguous seq_len windows
+over the first eval_tokens tokens of each split -- the training split too, as the paper measures on
+training data -- and splits tokens into low/high frequency by their count in the TRAINING split.
+Batches are batch_size random windows of seq_len + 1 tokens drawn by a generator seeded from
+(seed, step) alone, so a resumed run sees exactly the batches of an uninterrupted one, and its final
+metrics are the same. Multi-GPU: launch with `torchrun --nproc_per_node N`; each rank takes its share of one
+global batch of N x batch_size windows (N ranks of batch B train like one process of batch N B),
+evaluation is split over the ranks, rank 0 writes the files.
+bf16 autocast and fused AdamW apply on CUDA only; on the CPU everything runs in float32.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import platform
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,32 +34,38 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from theory.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
+from theory.io import atomic_write_csv, atomic_write_json
 from theory.problem import InputError
 
 from .measure import TokenLoss, summarize
-from .model import DECAY_MODES, build_model, decay_groups, n_params
+from .model import DECAY_MODES, build_model, decay_groups, flops_per_token, n_params
+
+# config fields that may change between an interrupted run and its resumption (they do not change the maths
+# of a CPU run; moving a run between devices is allowed on purpose)
+RESUMABLE_CHANGES = ("device", "compile")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    preset: str = "tiny"
-    vocab_size: int = 8192
+    """Defaults run on a CPU in seconds (tiny model, 200 steps of 16 x 128 tokens)."""
+
+    preset: str = "tiny"  # a model.PRESETS name or a local checkpoint folder
+    vocab_size: int = 8192  # the tokenizer's requested size (the model uses prepared.vocab_size)
     seq_len: int = 128
-    batch_size: int = 16
+    batch_size: int = 16  # per rank
     steps: int = 200
     lr: float = 3e-3
-    warmup: int = 20
+    warmup: int = 20  # linear warmup steps, then cosine decay to min_lr_ratio * lr at `steps`
     min_lr_ratio: float = 0.1
-    weight_decay: float = 0.1
-    decay_mode: str = "no-norm-bias"
+    weight_decay: float = 0.1  # AdamW's decoupled decay (torch: p -= lr * weight_decay * p)
+    decay_mode: str = "no-norm-bias"  # model.DECAY_MODES
     seed: int = 0
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
     eval_every: int = 50
-    eval_tokens: int = 16384
+    eval_tokens: int = 16384  # per split
     device: str = "cpu"
-    bf16: bool = False
-    compile: bool = False
+    bf16: bool = False  # bf16 autocast (CUDA only)
+    compile: bool = False  # torch.compile the training forward
     checkpoint_every: int = 50
     train_tokens: int | None = None  # train on (and measure) only the first train_tokens of the training split
 
@@ -60,18 +76,24 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise InputError(f"lr must be > 0, got {self.lr!r}")
-        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
-                and self.weight_decay >= 0):
-            raise InputError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
-        if not 0 <= self.min_lr_ratio <= 1:
+        for name, low in (("lr", 0.0), ("weight_decay", None), ("grad_clip", None)):
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or (v <= 0 if low is not None else v < 0):
+                raise InputError(f"{name} must be a finite number {'> 0' if low is not None else '>= 0'}, got {v!r}")
+        if not (isinstance(self.min_lr_ratio, (int, float)) and 0 <= self.min_lr_ratio <= 1):
             raise InputError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
         if self.train_tokens is not None and (isinstance(self.train_tokens, bool) or not isinstance(
                 self.train_tokens, int) or self.train_tokens <= self.seq_len + 1):
             raise InputError(f"train_tokens must be None or an integer > seq_len + 1, got {self.train_tokens!r}")
         if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
             raise InputError(f"warmup must be an integer >= 0, got {self.warmup!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"seed must be an integer >= 0, got {self.seed!r}")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise InputError(f"device must be a torch device such as cpu, cuda, cuda:1, got {self.device!r}") from None
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -82,37 +104,50 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
-def batch_at(train: np.ndarray, cfg: TrainConfig, step: int, rank: int = 0) -> torch.Tensor:
-    """(batch_size, seq_len + 1) random windows, drawn from a generator seeded by (seed, rank, step)."""
-    g = torch.Generator().manual_seed(((cfg.seed * 1_000_003 + rank) * 1_000_003 + step) % 2**63)
-    starts = torch.randint(0, train.size - cfg.seq_len - 1, (cfg.batch_size,), generator=g).numpy()
+def batch_at(train: np.ndarray, cfg: TrainConfig, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+    """Rank `rank`'s (batch_size, seq_len + 1) share of step `step`'s global batch: world x batch_size random
+    windows of `train` drawn by a generator seeded from (seed, step) alone (mixed so that no two (seed, step)
+    pairs share a stream), rank r taking rows [r B, (r + 1) B). So N ranks of batch B see exactly the
+    windows of one process of batch N B, and a resumed run the batches of an uninterrupted one."""
+    g = torch.Generator().manual_seed((cfg.seed * 1_000_003 * 1_000_003 + step) % 2**63)
+    starts = torch.randint(0, train.size - cfg.seq_len - 1, (world * cfg.batch_size,), generator=g).numpy()
+    starts = starts[rank * cfg.batch_size:(rank + 1) * cfg.batch_size]
     idx = starts[:, None] + np.arange(cfg.seq_len + 1)[None, :]
     return torch.from_numpy(train[idx].astype(np.int64))
 
 
 def _autocast(cfg: TrainConfig, device: torch.device):
-    on = cfg.bf16 and device.type == "cuda"
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=on)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda")
+
+
+def _rank_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 @torch.no_grad()
 def evaluate(model, ids: np.ndarray, cfg: TrainConfig, device: torch.device, vocab_size: int) -> TokenLoss:
-    """Per-token loss on contiguous windows over the first eval_tokens tokens of a split."""
+    """Per-token loss on contiguous seq_len windows over the first eval_tokens tokens of a split. Under
+    torch.distributed each rank takes every world-th batch of windows and the sums are all-reduced."""
     n = min(cfg.eval_tokens, ids.size - 1) // cfg.seq_len
     if n < 1:
         raise InputError(f"a split has {ids.size} tokens, fewer than seq_len + 1 = {cfg.seq_len + 1}")
-    arr = ids[: n * cfg.seq_len + 1].astype(np.int64)
-    x = torch.from_numpy(arr[:-1].reshape(n, cfg.seq_len))
-    y = torch.from_numpy(arr[1:].reshape(n, cfg.seq_len))
+    arr = torch.from_numpy(np.asarray(ids[: n * cfg.seq_len + 1], dtype=np.int64))
+    x, y = arr[:-1].reshape(n, cfg.seq_len), arr[1:].reshape(n, cfg.seq_len)
+    rank, world = _rank_world()
     acc = TokenLoss(vocab_size, device)
     was_training = model.training
     model.eval()
-    for i in range(0, n, cfg.batch_size):
+    for i in range(rank * cfg.batch_size, n, world * cfg.batch_size):
         xb, yb = x[i:i + cfg.batch_size].to(device), y[i:i + cfg.batch_size].to(device)
         with _autocast(cfg, device):
-            logits = model(input_ids=xb).logits
+            logits = model(input_ids=xb, use_cache=False).logits
         acc.update(logits, yb)
     model.train(was_training)
+    acc.all_reduce()
     return acc
 
 
@@ -121,104 +156,195 @@ def _versions() -> dict:
     import transformers
 
     return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "tokenizers": tokenizers.__version__, "numpy": np.__version__}
+            "tokenizers": tokenizers.__version__, "numpy": np.__version__, "pandas": pd.__version__}
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    """torch.save to a temporary file beside `path`, then rename (no in-memory copy of a large state)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read back a result file with exact floats (pandas >= 3 round-trips by default, 2.x needs asking)."""
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    return pd.read_csv(path, **exact)
+
+
+def _check_same_config(out: Path, cfg: TrainConfig) -> None:
+    """Refuse to resume (or return the result of) a run folder that holds a run of another config."""
+    path = out / "manifest.json"
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text()).get("config", {})
+    new = asdict(cfg)
+    diff = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
+    if diff:
+        shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
+        raise InputError(f"{str(out)!r} holds a run of another config ({shown}); use a new folder")
+
+
+def _setup_device(cfg: TrainConfig) -> tuple[torch.device, int, int]:
+    """The device of this process, its rank and the world size (initialising torch.distributed under torchrun)."""
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {cfg.device!r} asked for, but torch {torch.__version__} sees no CUDA device")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        import torch.distributed as dist
+
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")
+    rank, world = _rank_world()
+    return device, rank, world
+
+
+def _all_ranks_mean(value: torch.Tensor, world: int) -> float:
+    if world > 1:
+        import torch.distributed as dist
+
+        value = value.detach().clone()
+        dist.all_reduce(value)
+        value /= world
+    return float(value.item())
+
+
+def _json_number(v):
+    """NaN (e.g. the loss of an empty frequency group) -> None, so done.json stays strict JSON."""
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    return int(v) if isinstance(v, np.integer) else v
 
 
 def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = True,
               stop_at: int | None = None) -> dict:
-    """Train (or resume, or return the stored result of) one run. `stop_at` ends the call early after
-    checkpointing at that step, as an interruption would (used to test exact resume)."""
+    """Train (or resume, or return the stored result of) one run; returns {"steps", "final": {split: metrics},
+    ...}. `prepared` needs .train and .heldout (token-id arrays), .vocab_size and .manifest (dict).
+    `stop_at` ends the call after checkpointing at that step, as an interruption would (to test resume).
+    Raises InputError when the loss turns non-finite (nothing of the diverged step is written; the folder
+    keeps the state of the last checkpoint)."""
     out = Path(out_dir)
+    _check_same_config(out, cfg)
     if (out / "done.json").is_file():
         return json.loads((out / "done.json").read_text())
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    device = torch.device(cfg.device)
-    if world > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(device)
-    vocab = prepared.vocab_size
+    device, rank, world = _setup_device(cfg)
+    vocab = int(prepared.vocab_size)
     train_ids = prepared.train if cfg.train_tokens is None else prepared.train[: cfg.train_tokens]
-    train_counts = np.bincount(train_ids.astype(np.int64), minlength=vocab).astype(np.float64)
+    if train_ids.size <= cfg.seq_len + 1:
+        raise InputError(f"the training split has {train_ids.size} tokens, fewer than seq_len + 2 = {cfg.seq_len + 2}")
+    train_counts = np.bincount(np.asarray(train_ids, dtype=np.int64), minlength=vocab).astype(np.float64)
+    if train_counts.size > vocab:
+        raise InputError(f"the data hold token id {train_counts.size - 1}, outside vocab_size {vocab}")
     model = build_model(cfg.preset, vocab, cfg.seq_len, cfg.seed).to(device)
+    model.train()
     opt = torch.optim.AdamW(decay_groups(model, cfg.decay_mode, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95),
                             eps=1e-8, fused=device.type == "cuda")
     start, rows, tokens = 0, [], []
     ckpt = out / "checkpoint.pt"
     if ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
+        try:
+            state = torch.load(ckpt, map_location=device, weights_only=True)
+            if not {"model", "optimizer", "step"} <= set(state):
+                raise KeyError(f"missing {sorted({'model', 'optimizer', 'step'} - set(state))}")
+        except Exception as exc:  # torch raises RuntimeError / UnpicklingError / EOFError on a damaged file
+            raise InputError(f"checkpoint {str(ckpt)!r} is unreadable ({type(exc).__name__}: {exc}); delete it "
+                             f"to restart this run from step 0") from None
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start = int(state["step"])
-        rows = pd.read_csv(out / "metrics.csv").query("step <= @start").to_dict("records")
-        tokens = [pd.read_csv(out / "per_token.csv.gz").query("step <= @start")]
+        if "rng" in state:
+            torch.set_rng_state(state["rng"]["cpu"].cpu())
+            if device.type == "cuda" and "cuda" in state["rng"]:
+                torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), device)
+        rows = _read_csv(out / "metrics.csv").query("step <= @start").to_dict("records")
+        tokens = [_read_csv(out / "per_token.csv.gz").query("step <= @start")]
     if rank == 0:
         atomic_write_json(out / "manifest.json", {
-            "config": asdict(cfg), "data": prepared.manifest, "versions": _versions(), "world_size": world,
+            "config": asdict(cfg), "data": prepared.manifest,
+            "tokenizer_hash": prepared.manifest.get("tokenizer_hash"), "seed": cfg.seed, "versions": _versions(),
+            "world_size": world, "global_batch_tokens": world * cfg.batch_size * cfg.seq_len,
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-            "n_params": n_params(model), "n_params_non_embedding": n_params(model, non_embedding=True)})
+            "n_params": n_params(model), "n_params_non_embedding": n_params(model, non_embedding=True),
+            "flops_per_token": flops_per_token(model, cfg.seq_len)})
     net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     if cfg.compile:
         net = torch.compile(net)
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
 
     def eval_and_save(step: int):
+        for split, ids in (("train", train_ids), ("heldout", prepared.heldout)):
+            loss_sum, count, correct = evaluate(model, ids, cfg, device, vocab).numpy()
+            rows.append({"step": step, "split": split, **summarize(loss_sum, count, correct, train_counts)})
+            seen = np.flatnonzero(count)
+            tokens.append(pd.DataFrame({"step": step, "split": split, "token_id": seen, "count": count[seen],
+                                        "loss": loss_sum[seen] / count[seen]}))
         if rank == 0:
-            for split, ids in (("train", train_ids), ("heldout", prepared.heldout)):
-                loss_sum, count, correct = evaluate(model, ids, cfg, device, vocab).numpy()
-                rows.append({"step": step, "split": split,
-                             **summarize(loss_sum, count, correct, train_counts)})
-                seen = np.nonzero(count)[0]
-                tokens.append(pd.DataFrame({"step": step, "split": split, "token_id": seen, "count": count[seen],
-                                            "loss": loss_sum[seen] / count[seen]}))
             atomic_write_csv(pd.DataFrame(rows), out / "metrics.csv")
             atomic_write_csv(pd.concat(tokens, ignore_index=True), out / "per_token.csv.gz")
 
     def checkpoint(step: int):
         if rank == 0:
-            buf = io.BytesIO()
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step}, buf)
-            atomic_write_bytes(ckpt, buf.getvalue())
+            rng = {"cpu": torch.get_rng_state()}
+            if device.type == "cuda":
+                rng["cuda"] = torch.cuda.get_rng_state(device)
+            _atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                                "rng": rng}, ckpt)
 
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
     if start == 0:
         eval_and_save(0)
-    t0 = time.perf_counter()
+    train_seconds, t_call = 0.0, time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=start, desc=out.name, unit="step", leave=False,
                disable=not progress or rank != 0)
-    for step in range(start, cfg.steps):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(cfg, step)
-        batch = batch_at(train_ids, cfg, step, rank).to(device, non_blocking=True)
-        with _autocast(cfg, device):
-            logits = net(input_ids=batch[:, :-1]).logits
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch[:, 1:].reshape(-1))
-        if not torch.isfinite(loss):
-            raise InputError(f"training diverged at step {step} (loss {loss.item()}); lower lr (now {cfg.lr})")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        done = step + 1
-        if done % cfg.eval_every == 0 or done == cfg.steps:
-            eval_and_save(done)
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps or done == stop_at:
-            checkpoint(done)
-        if done == stop_at:
-            bar.close()
-            return {"stopped_at": done}
-    bar.close()
-    final = {r["split"]: {k: v for k, v in r.items() if k not in ("step", "split")}
+    try:
+        for step in range(start, cfg.steps):
+            t0 = time.perf_counter()
+            for group in opt.param_groups:
+                group["lr"] = lr_at(cfg, step)
+            batch = batch_at(train_ids, cfg, step, rank, world).to(device, non_blocking=True)
+            with _autocast(cfg, device):
+                logits = net(input_ids=batch[:, :-1], use_cache=False).logits
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch[:, 1:].reshape(-1))
+            value = _all_ranks_mean(loss, world)  # one host sync per step: stop before a NaN reaches the weights
+            if not math.isfinite(value):
+                raise InputError(f"training diverged at step {step} (loss {value}); lower lr (now {cfg.lr:g})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            train_seconds += time.perf_counter() - t0
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+            done = step + 1
+            if done % cfg.eval_every == 0 or done == cfg.steps:
+                eval_and_save(done)
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps or done == stop_at:
+                checkpoint(done)
+            if done == stop_at:
+                return {"stopped_at": done}
+    finally:
+        bar.close()
+    final = {r["split"]: {k: _json_number(v) for k, v in r.items() if k not in ("step", "split")}
              for r in rows if r["step"] == cfg.steps}
-    result = {"steps": cfg.steps, "final": final, "train_seconds_this_call": time.perf_counter() - t0}
+    steps_this_call = cfg.steps - start
+    result = {"steps": cfg.steps, "final": final, "train_seconds_this_call": train_seconds,
+              "wall_seconds_this_call": time.perf_counter() - t_call,
+              "tokens_per_s": (steps_this_call * world * cfg.batch_size * cfg.seq_len / train_seconds
+                               if train_seconds > 0 else None)}
     if rank == 0:
         atomic_write_json(out / "done.json", result)
     return result

@@ -1,0 +1,291 @@
+"""lm_experiments model / measure / train / bench: per-token loss, decay groups, exact resume, divergence."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lm_experiments import train as train_mod
+from lm_experiments.bench import run_bench
+from lm_experiments.measure import TokenLoss, learning_speeds, summarize
+from lm_experiments.model import (DECAY_MODES, PRESETS, build_model, decay_groups, flops_per_token, model_config,
+                                  n_params)
+from lm_experiments.train import TrainConfig, lr_at, train_run
+from theory.problem import InputError
+
+V = 300
+BASE = dict(preset="tiny", vocab_size=V, seq_len=16, batch_size=4, steps=30, warmup=3, lr=3e-3, weight_decay=1.0,
+            eval_every=10, checkpoint_every=10, eval_tokens=256)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The models here are tiny: on a shared 2-core machine one intra-op thread is many times faster."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def zipf_prepared(n_train: int = 6000, n_heldout: int = 1000, seed: int = 0):
+    """A stand-in for data.Prepared: Zipfian token ids (p_k ~ 1/(k+1)) and a manifest."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, V + 1)
+    ids = rng.choice(V, size=n_train + n_heldout, p=p / p.sum()).astype(np.uint16)
+    return SimpleNamespace(train=ids[:n_train], heldout=ids[n_train:], vocab_size=V,
+                           manifest={"corpus": "synthetic zipf", "tokenizer_hash": "none"})
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    return zipf_prepared()
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory, prepared):
+    out = tmp_path_factory.mktemp("base")
+    return out, train_run(TrainConfig(**BASE), prepared, out, progress=False)
+
+
+def _weights(run: Path) -> dict:
+    return torch.load(run / "checkpoint.pt", weights_only=True)["model"]
+
+
+def _meta_model(preset: str):
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(model_config(preset, 32000, 1024))
+
+
+# --- measure ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_token_loss_equals_a_naive_loop(dtype):
+    g = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(3, 7, 11, generator=g)).to(dtype)
+    y = torch.randint(0, 5, (3, 7), generator=g)  # ids 5..10 never occur; ids 0..4 repeat
+    acc = TokenLoss(11)
+    acc.update(logits[:2], y[:2])  # two updates accumulate like one
+    acc.update(logits[2:], y[2:])
+    loss_sum, count, correct = acc.numpy()
+    ref = np.zeros((3, 11))
+    for b in range(3):
+        for t in range(7):
+            z, k = logits[b, t].double(), int(y[b, t])
+            ref[:, k] += [float(torch.logsumexp(z, 0) - z[k]), 1.0, float(z.argmax() == k)]
+    np.testing.assert_allclose(loss_sum, ref[0], rtol=1e-5)
+    np.testing.assert_array_equal(count, ref[1])
+    np.testing.assert_array_equal(correct, ref[2])
+
+
+def test_token_loss_reusing_the_training_ce_gives_the_same_sums():
+    g = torch.Generator().manual_seed(1)
+    logits, y = torch.randn(4, 5, 9, generator=g), torch.randint(0, 9, (4, 5), generator=g)
+    a, b = TokenLoss(9), TokenLoss(9)
+    a.update(logits, y)
+    b.update(logits, y, ce=torch.nn.functional.cross_entropy(logits.reshape(-1, 9), y.reshape(-1), reduction="none"))
+    for u, v in zip(a.numpy(), b.numpy()):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_summarize_on_a_hand_example():
+    # id 0 frequent in training, ids 1-3 rare; id 3 absent from the evaluated split
+    out = summarize(np.array([1.0, 4.0, 3.0, 0.0]), np.array([2.0, 2.0, 1.0, 0.0]), np.array([2.0, 0, 1, 0]),
+                    train_counts=np.array([1000.0, 1, 1, 1]))
+    assert out["average_loss"] == pytest.approx(8 / 5)
+    assert out["balanced_loss"] == pytest.approx((0.5 + 2.0 + 3.0) / 3)
+    assert out["accuracy"] == pytest.approx(3 / 5)
+    assert out["high_freq_loss"] == pytest.approx(0.5)
+    assert out["low_freq_loss"] == pytest.approx(7 / 3)
+    assert out["n_tokens"] == 5
+
+
+def test_learning_speeds_on_a_hand_example():
+    # id 0 halves its loss at the end (speed 1 - (1 + 0.5) / 2 = 0.25), id 1 never learns (0)
+    speed = learning_speeds(np.array([[2.0, 1.0], [1.0, 1.0]]), np.array([0, 10]))
+    np.testing.assert_allclose(speed, [0.25, 0.0])
+
+
+# --- model --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("preset", ["tiny", "openelm-270m-like", "qwen2-0.5b-like"])
+@pytest.mark.parametrize("mode", DECAY_MODES)
+def test_decay_groups_hold_every_parameter_once_and_respect_the_mode(preset, mode):
+    model = build_model("tiny", V, 16, 0) if preset == "tiny" else _meta_model(preset)
+    groups = decay_groups(model, mode, 0.5)
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert sorted(ids) == sorted({id(p) for p in model.parameters() if p.requires_grad})
+    decayed = {id(p) for g in groups if g["weight_decay"] > 0 for p in g["params"]}
+    emb, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    tied = emb is head
+    assert tied == (preset != "openelm-270m-like")
+    norms = [p for m in model.modules() if "Norm" in type(m).__name__ for p in m.parameters(recurse=False)]
+    biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    assert all((id(p) in decayed) == (mode == "all") for p in norms + biases)
+    assert (id(emb) in decayed) == (mode in ("all", "no-norm-bias"))
+    # tied: the shared matrix is the embedding AND the output layer, so "no-embed" exempts it too
+    assert (id(head) in decayed) == (mode in ("all", "no-norm-bias") or (mode == "no-embed" and not tied))
+    if mode == "no-embed-out":
+        assert id(emb) not in decayed and id(head) not in decayed
+
+
+def test_tiny_model_runs_forward_and_the_seed_fixes_the_weights():
+    a, b = build_model("tiny", V, 16, 3), build_model("tiny", V, 16, 3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert a.config._attn_implementation == "sdpa" and 1e5 < n_params(a) < 3e6
+    logits = a(input_ids=torch.randint(0, V, (2, 16)), use_cache=False).logits
+    assert logits.shape == (2, 16, V) and torch.isfinite(logits).all()
+
+
+def test_presets_have_their_advertised_sizes():
+    sizes = {name: n_params(_meta_model(name)) / 1e6 for name in PRESETS if name != "tiny"}
+    assert 20 < sizes["small"] < 45 and 100 < sizes["gpt-125m"] < 130
+    assert 250 < sizes["openelm-270m-like"] < 290 and 350 < sizes["qwen2-0.5b-like"] < 400  # 494M at vocab 151936
+
+
+def test_flops_per_token_is_6n_plus_attention():
+    for name in PRESETS:
+        m = _meta_model(name)
+        c = m.config
+        n = n_params(m, non_embedding=True) + c.vocab_size * c.hidden_size
+        expected = 6 * n + 12 * c.num_hidden_layers * c.hidden_size * 1024
+        assert flops_per_token(c, 1024) == pytest.approx(expected, rel=1e-3)  # norms and biases left out
+
+
+def test_unknown_preset_and_decay_mode_are_rejected_by_name():
+    with pytest.raises(InputError, match="gpt-9.*tiny"):
+        build_model("gpt-9", V, 16, 0)
+    with pytest.raises(InputError, match="embeddings-only"):
+        TrainConfig(decay_mode="embeddings-only")
+    with pytest.raises(InputError, match="embeddings-only"):
+        decay_groups(build_model("tiny", V, 16, 0), "embeddings-only", 0.1)
+
+
+# --- training -----------------------------------------------------------------------------------------------
+
+def test_run_writes_both_splits_and_per_token_rows(base_run):
+    out, res = base_run
+    m = pd.read_csv(out / "metrics.csv")
+    assert list(m.columns[:7]) == ["step", "split", "average_loss", "balanced_loss", "accuracy", "low_freq_loss",
+                                   "high_freq_loss"]
+    assert set(m["split"]) == {"train", "heldout"} and sorted(m["step"].unique()) == [0, 10, 20, 30]
+    first, last = m[m["step"] == 0].set_index("split"), m[m["step"] == 30].set_index("split")
+    assert (last["average_loss"] < first["average_loss"]).all()  # it learns
+    pt = pd.read_csv(out / "per_token.csv.gz")
+    assert list(pt.columns) == ["step", "split", "token_id", "count", "loss"]
+    assert (pt["count"] > 0).all() and set(pt["split"]) == {"train", "heldout"}
+    # per-token rows reproduce the summary row
+    sel = pt[(pt["step"] == 30) & (pt["split"] == "train")]
+    assert np.average(sel["loss"], weights=sel["count"]) == pytest.approx(last.loc["train", "average_loss"])
+    assert res["final"]["heldout"]["average_loss"] == pytest.approx(last.loc["heldout", "average_loss"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["seq_len"] == 16 and manifest["data"]["corpus"] == "synthetic zipf"
+    assert json.loads((out / "done.json").read_text()) == res
+
+
+def test_a_finished_run_returns_its_stored_metrics_at_once(base_run, prepared, monkeypatch):
+    out, res = base_run
+    monkeypatch.setattr(train_mod, "build_model", lambda *a: pytest.fail("a finished run was trained again"))
+    assert train_run(TrainConfig(**BASE), prepared, out, progress=False) == res
+
+
+def test_resumed_run_equals_uninterrupted_run(base_run, prepared, tmp_path):
+    out, whole = base_run
+    cfg = TrainConfig(**BASE)
+    assert train_run(cfg, prepared, tmp_path, progress=False, stop_at=15) == {"stopped_at": 15}
+    assert not (tmp_path / "done.json").exists()
+    resumed = train_run(cfg, prepared, tmp_path, progress=False)
+    assert resumed["final"] == whole["final"]
+    a, b = _weights(out), _weights(tmp_path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "metrics.csv"), pd.read_csv(tmp_path / "metrics.csv"))
+
+
+def test_resume_with_another_config_is_refused(base_run, prepared):
+    out, _ = base_run
+    with pytest.raises(InputError, match="lr"):
+        train_run(TrainConfig(**{**BASE, "lr": 1e-3}), prepared, out, progress=False)
+
+
+def test_weight_decay_0_and_1_give_different_final_weights(base_run, prepared, tmp_path):
+    out, _ = base_run  # weight decay 1
+    train_run(TrainConfig(**{**BASE, "weight_decay": 0.0}), prepared, tmp_path, progress=False)
+    w1, w0 = _weights(out), _weights(tmp_path)
+    assert any(not torch.equal(w0[k], w1[k]) for k in w0)
+    emb = "model.embed_tokens.weight"
+    assert w1[emb].norm() < w0[emb].norm()  # decay shrinks the decayed matrices
+
+
+def test_huge_lr_stops_with_the_divergence_error_and_writes_nothing_of_it(prepared, tmp_path):
+    cfg = TrainConfig(**{**BASE, "lr": 1e12, "grad_clip": 0.0, "warmup": 0})
+    with pytest.raises(InputError, match=r"diverged at step \d+ .*lower lr"):
+        train_run(cfg, prepared, tmp_path, progress=False)
+    assert not (tmp_path / "done.json").exists()
+    steps = pd.read_csv(tmp_path / "metrics.csv")["step"]
+    if (tmp_path / "checkpoint.pt").exists():  # only checkpoints of finite steps, metrics up to them
+        assert steps.max() <= torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"]
+        assert all(torch.isfinite(v).all() for v in _weights(tmp_path).values())
+
+
+def test_bad_config_values_are_rejected_by_name():
+    for key, value in (("steps", 0), ("lr", float("nan")), ("weight_decay", -1.0), ("device", "gpu0")):
+        with pytest.raises(InputError, match=key):
+            TrainConfig(**{key: value})
+
+
+def test_schedule_warms_up_then_decays_to_the_floor():
+    cfg = TrainConfig(steps=100, warmup=10, lr=1.0, min_lr_ratio=0.1)
+    assert lr_at(cfg, 0) == pytest.approx(0.1) and lr_at(cfg, 9) == pytest.approx(1.0)
+    assert lr_at(cfg, 100) == pytest.approx(0.1)
+    assert all(lr_at(cfg, s) >= lr_at(cfg, s + 1) for s in range(10, 100))
+
+
+def test_corrupt_checkpoint_gives_one_clear_error_naming_the_file(prepared, tmp_path):
+    cfg = TrainConfig(**BASE)
+    train_run(cfg, prepared, tmp_path, progress=False, stop_at=10)
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])  # a truncated write
+    with pytest.raises(InputError, match=r"checkpoint.pt.*unreadable.*delete it"):
+        train_run(cfg, prepared, tmp_path, progress=False)
+    assert not (tmp_path / "done.json").exists()
+
+
+# --- bench --------------------------------------------------------------------------------------------------
+
+def test_bench_reports_throughput_and_metric_overhead_on_cpu(capsys):
+    out = run_bench("tiny", seq_len=16, batch_size=2, steps=2, device="cpu", vocab_size=V)
+    assert out["tokens_per_s"] > 0 and out["mfu"] is None and np.isfinite(out["metric_overhead"])
+    assert "MFU n/a" in capsys.readouterr().out
+
+
+def test_two_cpu_ranks_under_torchrun_give_the_metrics_of_one_process_with_twice_the_batch(tmp_path, prepared):
+    """DDP (gloo, 2 CPU ranks of batch B) and one process of batch 2 B see the same windows and average the
+    same gradients, so every metric agrees up to float summation order; rank 0 alone writes the files."""
+    small = {**BASE, "steps": 10, "eval_every": 5, "checkpoint_every": 5}
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys, torch\n"
+        "torch.set_num_threads(1)\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_lm_train import zipf_prepared, BASE\n"
+        "from lm_experiments.train import TrainConfig, train_run\n"
+        f"train_run(TrainConfig(**{small!r}), zipf_prepared(), {str(tmp_path / 'ddp')!r}, progress=False)\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(script)], check=True, env=env, timeout=300, capture_output=True)
+    train_run(TrainConfig(**{**small, "batch_size": 2 * small["batch_size"]}), prepared, tmp_path / "one",
+              progress=False)
+    ddp, one = (pd.read_csv(tmp_path / name / "metrics.csv") for name in ("ddp", "one"))
+    assert sorted(ddp["step"].unique()) == [0, 5, 10] and len(ddp) == 6
+    pd.testing.assert_frame_equal(ddp, one, check_exact=False, rtol=1e-4)
+    assert json.loads((tmp_path / "ddp" / "manifest.json").read_text())["world_size"] == 2
