@@ -1,6 +1,8 @@
-"""`python -m paper_figures report | docs | fig1 | fig2 | fig3 | fig4 | fig5 | table1 | theory | simulations`.
+"""`python -m paper_figures report | docs | fig1 | fig2 | fig3 | fig4 | fig5 | table1 | theory | simulations |
+languages`.
 
-Every command reads result files only (`--results`, default results/) and writes into `--out`.
+Every command reads result files only (`--results`, default results/) and writes into `--out`. A missing or
+malformed result file exits with status 2 and one line on stderr naming the file.
 """
 
 from __future__ import annotations
@@ -15,31 +17,34 @@ from .report import FIGURES, build_report
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m paper_figures", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="command", required=True)
-    commands = {"report": (None, "every figure + report.md/report.html"),
-                "docs": (None, "small copies of the headline figures for the README (default --out docs)"),
-                **FIGURES}
-    for name, (_, caption) in commands.items():
-        p = sub.add_parser(name, help=caption.replace("%", "%%"))
-        p.add_argument("--results", default="results", help="folder with theory/, simulations/, languages/, lm/ ...")
-        p.add_argument("--out", default="docs" if name == "docs" else "results/report", help="output folder")
+    ap = argparse.ArgumentParser(prog="python -m paper_figures", description=__doc__.split("\n\n")[1].strip())
+    sub = ap.add_subparsers(dest="command", required=True, metavar="command")
+    commands = {"report": "every figure whose inputs exist, then out/report.md and out/report.html",
+                "docs": "small copies of the headline figures for the README (default --out docs)",
+                **{name: f.caption for name, f in FIGURES.items()}}
+    for name, help_text in commands.items():
+        p = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text.replace("%", "%%"))
+        p.add_argument("--results", default="results", help="folder with theory/, simulations/, languages/, lm/, "
+                                                            "lm_gpu/, lm_stats/ (default: results)")
+        p.add_argument("--out", default="docs" if name == "docs" else "results/report",
+                       help="output folder (default: %(default)s)")
     args = ap.parse_args(argv)
     try:
+        results, out = Path(args.results), Path(args.out)
         if args.command == "report":
-            done = build_report(args.results, args.out)
-            print(f"wrote {Path(args.out) / 'report.md'} and report.html; figures: {', '.join(done['made'])}")
+            done = build_report(results, out)
+            print(f"wrote {out / 'report.md'} and {out / 'report.html'}; made: {', '.join(done['made']) or 'nothing'}")
             for k, v in done["missing"].items():
                 print(f"not made: {k}: {v}")
         else:
-            if not Path(args.results).is_dir():
+            if not results.is_dir():
                 raise InputError(f"--results must be a folder of result files, got {args.results!r}")
             from .docs import make as docs
 
-            maker = docs if args.command == "docs" else FIGURES[args.command][0]
-            for p in maker(Path(args.results), Path(args.out)):
+            maker = docs if args.command == "docs" else FIGURES[args.command].make
+            for p in maker(results, out):
                 print(p)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     return 0

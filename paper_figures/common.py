@@ -14,50 +14,115 @@ import pandas as pd  # noqa: E402
 from theory.io import atomic_savefig  # noqa: E402
 from theory.problem import InputError  # noqa: E402
 
-LM_DIRS = ("lm", "lm_gpu")
 PAPER = ("paper: OpenELM/Qwen2 270M-3B, IMDB (25k reviews), BPE 32k, seq 128, 10k steps, AdamW, "
          "weight decay 0-2, 5 seeds, measured on the training set")
 
 
-def read_csv(path: Path, columns: tuple = ()) -> pd.DataFrame:
+def read_csv(path: Path, columns: tuple = (), numeric: tuple = (), **kwargs) -> pd.DataFrame:
+    """A result CSV (.csv or .csv.gz) with at least one row and the given columns; `numeric` columns must parse
+    as numbers; kwargs go to pandas.read_csv. Any problem is an InputError naming the file."""
     if not path.is_file():
         raise InputError(f"missing result file {str(path)!r}")
     try:
-        df = pd.read_csv(path)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"cannot read result file {str(path)!r}: {exc}") from exc
+        df = pd.read_csv(path, **kwargs)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"cannot read result file {str(path)!r}: {' '.join(str(exc).split())}") from exc
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InputError(f"result file {str(path)!r} lacks the column(s) {', '.join(missing)}")
+    if df.empty:
+        raise InputError(f"result file {str(path)!r} has no rows")
+    for c in numeric:
+        try:
+            df[c] = pd.to_numeric(df[c])
+        except (ValueError, TypeError):
+            raise InputError(f"result file {str(path)!r}: column {c} must hold numbers") from None
     return df
+
+
+def as_bool(df: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """A True/False column (bool, 0/1 or the words true/false), or an InputError naming the file."""
+    words = df[column].astype(str).str.strip().str.lower()
+    if not words.isin(["true", "false", "1", "0", "1.0", "0.0"]).all():
+        raise InputError(f"result file {str(path)!r}: column {column} must hold True/False")
+    return words.isin(["true", "1", "1.0"])
 
 
 def read_json(path: Path) -> dict:
     if not path.is_file():
         raise InputError(f"missing result file {str(path)!r}")
     try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
+        data = json.loads(path.read_text())
+    except (ValueError, OSError) as exc:
         raise InputError(f"cannot read result file {str(path)!r}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"result file {str(path)!r} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def need(data: dict, keys: tuple, path: Path) -> dict:
+    """InputError naming the file unless the JSON object has every key."""
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise InputError(f"result file {str(path)!r} lacks the key(s) {', '.join(missing)}")
+    return data
 
 
 def lm_dirs(results: Path) -> list[Path]:
-    """The LM sweep folders present (CPU `lm`, GPU `lm_gpu`); an error naming lm/summary.csv if none."""
-    found = [results / d for d in LM_DIRS if (results / d / "summary.csv").is_file()]
+    """The LM sweep folders present: `lm` (CPU) first, then every other `lm_*` folder (e.g. `lm_gpu`) that holds
+    a summary.csv (lm_stats is not a sweep); an InputError naming lm/summary.csv if there is none."""
+    found = sorted((p for p in Path(results).glob("lm*") if p.name == "lm" or p.name.startswith("lm_")),
+                   key=lambda p: (p.name != "lm", p.name))
+    found = [p for p in found if p.name != "lm_stats" and (p / "summary.csv").is_file()]
     if not found:
-        raise InputError(f"missing result file {str(results / 'lm' / 'summary.csv')!r}")
+        raise InputError(f"missing result file {str(Path(results) / 'lm' / 'summary.csv')!r}")
     return found
 
 
+def lm_summary(folder: Path, columns: tuple, numeric: tuple = ()) -> pd.DataFrame:
+    """An LM folder's summary.csv: the split column must hold train / heldout; decay_mode defaults to one mode."""
+    path = folder / "summary.csv"
+    s = read_csv(path, ("lambda", "seed", "split") + tuple(columns), ("lambda",) + tuple(numeric))
+    bad = sorted(set(s["split"].astype(str)) - {"train", "heldout"})
+    if bad:
+        raise InputError(f"result file {str(path)!r}: split must be train or heldout, got {', '.join(bad)}")
+    if "decay_mode" not in s:
+        s["decay_mode"] = "default"
+    return s
+
+
+def lm_config(folder: Path) -> dict:
+    path = folder / "config.json"
+    return need(need(read_json(path), ("config",), path)["config"], ("corpus", "vocab_size", "seeds"), path)
+
+
 def lm_label(folder: Path) -> str:
-    cfg = read_json(folder / "config.json")["config"]
-    train = cfg.get("train", {})
-    return (f"{folder.name}: {train.get('preset', 'tiny')} on {cfg['corpus']}, vocab {cfg['vocab_size']}, "
-            f"{train.get('steps', '?')} steps, {len(cfg['seeds'])} seed(s)")
+    """'lm: tiny on rotten-tomatoes, vocab 8192, 200 steps, 1 seed(s)' from config.json (steps from summary.csv's
+    step column when the config does not state them)."""
+    cfg = lm_config(folder)
+    train = cfg.get("train") or {}
+    steps = train.get("steps")
+    if steps is None and (folder / "summary.csv").is_file():
+        try:
+            step = pd.read_csv(folder / "summary.csv", usecols=["step"])["step"]
+            steps = f"{int(step.max())}" if step.notna().any() else None
+        except (ValueError, OSError):
+            steps = None
+    return (f"{folder.name}: {train.get('preset') or cfg.get('name', '?')} on {cfg['corpus']}, vocab "
+            f"{cfg['vocab_size']}, {steps if steps is not None else '?'} steps, {len(cfg['seeds'])} seed(s)")
+
+
+def lm_runs(folder: Path) -> str:
+    """'5 runs: decay modes no-norm-bias; λ 0, 0.1, 0.5, 1, 2; seeds 0' from summary.csv."""
+    s = lm_summary(folder, ())
+    n = s["run"].nunique() if "run" in s else len(s.drop_duplicates(["decay_mode", "lambda", "seed"]))
+    return (f"{n} run(s): decay mode(s) {', '.join(map(str, s['decay_mode'].unique()))}; "
+            f"λ {', '.join(f'{v:g}' for v in sorted(s['lambda'].unique()))}; "
+            f"seed(s) {', '.join(str(v) for v in sorted(s['seed'].unique()))}")
 
 
 def save(fig, out: Path, name: str) -> list[Path]:
-    paths = [atomic_savefig(fig, out / f"{name}.{ext}", dpi=130, bbox_inches="tight") for ext in ("png", "pdf")]
+    paths = [atomic_savefig(fig, Path(out) / f"{name}.{ext}", dpi=130, bbox_inches="tight") for ext in ("png", "pdf")]
     plt.close(fig)
     return paths
 

@@ -1,4 +1,7 @@
-"""The README's headline figures: small PNG copies of a few report figures, written into docs/."""
+"""The README's headline figures: small PNG copies of a few report figures, written into docs/.
+
+Data: as fig1, fig5 and sim_figs.make_simulations (lm/summary.csv, lm/config.json, lm/learning_speed.csv,
+simulations/per_class.csv.gz, simulations/summary.csv)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from theory.io import atomic_write_bytes
 from . import fig1, fig5, sim_figs
 
 HEADLINE = ((fig1.make, "fig1_low_high_vs_weight_decay"), (fig5.make, "fig5_learning_speed"),
-            (sim_figs.make, "sim_theory_vs_trained"), (sim_figs.make, "sim_adamw_vs_l2"))
+            (sim_figs.make_simulations, "sim_theory_vs_trained"), (sim_figs.make_simulations, "sim_adamw_vs_l2"))
 
 
 def make(results: Path, out: Path, width: int = 900) -> list[Path]:

@@ -1,49 +1,140 @@
-"""The reproduction report: every figure whose inputs exist, with captions, then the theory verdicts.
+"""The reproduction report: every figure whose inputs exist, each with a caption naming the result files and
+runs that made it and how it differs from the paper, then the verdict table of the theory report.
 
-out/report.md links the PNGs next to it; out/report.html embeds them (self-contained). Figures whose
-inputs are missing are listed with the missing file, never linked.
+out/report.md links the files next to it; out/report.html embeds the PNGs as base64 data URIs (self-contained).
+Figures whose inputs are missing or malformed are listed under "Not made" with the error (naming the file);
+only files that exist are linked.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 from theory.io import atomic_write_text
 from theory.problem import InputError
 
 from . import fig1, fig2, fig3, fig4, fig5, sim_figs, table1, theory_figs
-from .common import PAPER, lm_dirs, lm_label, read_json
+from .common import PAPER, lm_dirs, lm_label, lm_runs, read_json
+
+
+class Figure(NamedTuple):
+    make: Callable[[Path, Path], list]
+    inputs: Callable[[Path], list]
+    caption: str
+    differs: str
+    lm: bool  # made from the LM sweep folders: the caption names their runs
+
 
 FIGURES = {
-    "fig1": (fig1.make, "Fig. 1 analogue — per-token loss of low- vs high-frequency tokens (P99 split of training "
-                        "counts) against weight decay, train and held-out."),
-    "fig2": (fig2.make, "Fig. 2 analogue — a held-out text coloured by token frequency (see also the HTML file)."),
-    "fig3": (fig3.make, "Fig. 3 analogue — token frequency distribution with 50/80/95% mass cuts; rare share vs "
-                        "vocabulary size."),
-    "fig4": (fig4.make, "Fig. 4 analogue — average vs class-balanced loss against weight decay."),
-    "fig5": (fig5.make, "Fig. 5 analogue — token learning speed against training frequency."),
-    "table1": (table1.make, "Table 1 analogue."),
-    "theory": (theory_figs.make, "Theory: per-class loss at the exact/certified minimum vs numerics "
-                                 "(`python -m theory verify`)."),
-    "simulations": (sim_figs.make, "Simulations: trained UFM vs theory per optimizer; how much the average loss hides "
-                                   "under L2 vs AdamW; rare-word share per language (wordfreq)."),
+    "fig1": Figure(fig1.make, fig1.inputs, fig1.CAPTION, fig1.DIFFERS, True),
+    "fig2": Figure(fig2.make, fig2.inputs, fig2.CAPTION, fig2.DIFFERS, True),
+    "fig3": Figure(fig3.make, fig3.inputs, fig3.CAPTION, fig3.DIFFERS, True),
+    "fig4": Figure(fig4.make, fig4.inputs, fig4.CAPTION, fig4.DIFFERS, True),
+    "fig5": Figure(fig5.make, fig5.inputs, fig5.CAPTION, fig5.DIFFERS, True),
+    "table1": Figure(table1.make, table1.inputs, table1.CAPTION, table1.DIFFERS, True),
+    "theory": Figure(theory_figs.make, theory_figs.inputs, theory_figs.CAPTION, theory_figs.DIFFERS, False),
+    "simulations": Figure(sim_figs.make_simulations, sim_figs.inputs, sim_figs.CAPTION, sim_figs.DIFFERS, False),
+    "languages": Figure(sim_figs.languages, sim_figs.lang_inputs, sim_figs.LANG_CAPTION, sim_figs.LANG_DIFFERS, False),
 }
+TITLE = "Fair Language Model Paradox — reproduction report"
 
 
-def _provenance(results: Path) -> str:
-    lines = []
+def _try(fn, default=""):
     try:
-        for folder in lm_dirs(results):
-            m = read_json(folder / "data_manifest.json")
-            lines.append(f"- {lm_label(folder)}; corpus {m['corpus']['n_train_docs']} training / "
-                         f"{m['corpus']['n_heldout_docs']} held-out documents, {m['n_train_tokens']:,} training "
-                         f"tokens, tokenizer {m['tokenizer_hash']}.")
+        return fn()
     except InputError as exc:
-        lines.append(f"- no LM results: {exc}")
-    lines.append(f"- {PAPER}.")
-    return "\n".join(lines)
+        return default or f"({exc})"
+
+
+def _lm_runs(results: Path, first_only: bool) -> str:
+    folders = lm_dirs(results)[:1] if first_only else lm_dirs(results)
+    return "; ".join(f"{_try(lambda: lm_label(f))} — {_try(lambda: lm_runs(f))}" for f in folders)
+
+
+def _sim_runs(results: Path) -> str:
+    path = results / "simulations" / "config.json"
+    if not path.is_file():
+        return ""
+    c = _try(lambda: read_json(path), {}).get("config", {})
+    keys = ("name", "V", "counts", "alpha", "models", "optimizers", "lambdas", "adamw_lambdas", "seeds")
+    return "simulations/config.json: " + ", ".join(f"{k} {c[k]}" for k in keys if k in c)
+
+
+def caption(name: str, results: Path) -> str:
+    """Markdown caption: what the figure shows, the files and runs that made it, how it differs from the paper."""
+    f = FIGURES[name]
+    files = ", ".join(f"`{p.relative_to(results)}`" for p in f.inputs(results) if p.is_file())
+    runs = _lm_runs(results, name in ("fig2", "fig3", "fig5")) if f.lm else _sim_runs(results) if \
+        name == "simulations" else ""
+    text = f"{f.caption} Made from {files}."
+    if runs:
+        text += f" Runs: {runs}."
+    text += f" Differs from the paper: {f.differs}" + (f" ({PAPER})." if f.lm else ".")
+    return text
+
+
+def _provenance(results: Path) -> list[str]:
+    try:
+        folders = lm_dirs(results)
+    except InputError as exc:
+        return [f"- no LM sweep: {exc}", f"- {PAPER}."]
+    lines = []
+    for folder in folders:
+        line = f"- {_try(lambda: lm_label(folder))}; {_try(lambda: lm_runs(folder))}"
+        path = folder / "data_manifest.json"
+        if path.is_file():
+            m = _try(lambda: read_json(path), {})
+            corpus = m.get("corpus", {}) if isinstance(m.get("corpus"), dict) else {}
+            bits = [f"corpus {corpus.get('spec', '?')}: {corpus.get('n_train_docs', '?')} training / "
+                    f"{corpus.get('n_heldout_docs', '?')} held-out documents"]
+            if "n_train_tokens" in m:
+                bits.append(f"{m['n_train_tokens']:,} training tokens")
+            if "tokenizer_hash" in m:
+                bits.append(f"tokenizer {m['tokenizer_hash']}")
+            line += "; " + ", ".join(bits)
+        else:
+            line += f"; no {folder.name}/data_manifest.json"
+        lines.append(line + ".")
+    return lines + [f"- {PAPER}."]
+
+
+def _inline(text: str) -> str:
+    """Markdown inline -> HTML: escape, then **bold** and `code`."""
+    out = html.escape(text, quote=False)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+
+
+def markdown_to_html(md: str) -> str:
+    """The small Markdown subset the report writes: headings, tables, bullets, paragraphs (no images or links)."""
+    parts, table = [], []
+
+    def flush():
+        if table:
+            rows = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", r.strip().strip("|"))]
+                    for r in table if not re.fullmatch(r"\|?[\s|:-]+\|?", r.strip())]
+            head, body = rows[0], rows[1:]
+            parts.append("<table><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>" + "".join(
+                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body) + "</table>")
+            table.clear()
+
+    for line in md.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if m := re.match(r"(#{1,6}) (.*)", line):
+            parts.append(f"<h{len(m[1])}>{_inline(m[2])}</h{len(m[1])}>")
+        elif line.startswith("- "):
+            parts.append(f"<li>{_inline(line[2:])}</li>")
+        elif line.strip():
+            parts.append(f"<p>{_inline(line)}</p>")
+    flush()
+    return re.sub(r"((?:<li>.*?</li>)+)", r"<ul>\1</ul>", "".join(parts))
 
 
 def build_report(results: str | Path, out: str | Path) -> dict:
@@ -51,35 +142,47 @@ def build_report(results: str | Path, out: str | Path) -> dict:
     if not results.is_dir():
         raise InputError(f"--results must be a folder of result files, got {str(results)!r}")
     made, missing = {}, {}
-    for name, (make, _) in FIGURES.items():
+    for name, f in FIGURES.items():
         try:
-            made[name] = [p for p in make(results, out) if p.exists()]
+            made[name] = [p for p in f.make(results, out) if Path(p).is_file()]
         except InputError as exc:
             missing[name] = str(exc)
-    md = ["# Fair Language Model Paradox — reproduction report", "",
-          "Made by `python -m paper_figures report` from result files only.", "", "## Data and runs", "",
-          _provenance(results), ""]
-    page = [f"<h1>Fair Language Model Paradox — reproduction report</h1><pre>{html.escape(_provenance(results))}</pre>"]
+    md = [f"# {TITLE}", "", "Made by `python -m paper_figures report` from result files only "
+          f"(`{results}`).", "", "## Data and runs", "", *_provenance(results), ""]
+    page = [f"<h1>{html.escape(TITLE)}</h1>", markdown_to_html("\n".join(md[2:]))]
     for name, paths in made.items():
-        caption = FIGURES[name][1]
-        md += [f"## {caption}", ""]
-        page.append(f"<h2>{html.escape(caption)}</h2>")
+        cap = caption(name, results)
+        md += [f"## {name}", "", cap, ""]
+        page.append(f"<h2>{html.escape(name)}</h2><p class='cap'>{_inline(cap)}</p>")
+        links = []
         for p in paths:
-            rel = p.relative_to(out)
+            rel = p.relative_to(out).as_posix()
             if p.suffix == ".png":
-                md += [f"![{name}]({rel})", ""]
+                md += [f"![{name}: {p.stem}]({rel})", ""]
                 data = base64.b64encode(p.read_bytes()).decode()
-                page.append(f"<img style='max-width:100%' src='data:image/png;base64,{data}'>")
-            elif p.suffix == ".md":
-                md += [p.read_text(), ""]
-                page.append(f"<pre>{html.escape(p.read_text())}</pre>")
-            elif p.suffix in (".html", ".csv", ".pdf"):
-                md += [f"[{rel}]({rel})", ""]
+                page.append(f"<figure><img alt='{html.escape(p.stem)}' src='data:image/png;base64,{data}'>"
+                            f"<figcaption>{html.escape(p.stem)}</figcaption></figure>")
+            elif p.suffix == ".md" and name != "theory":  # the theory verdicts come last
+                md += [p.read_text().strip(), ""]
+                page.append(markdown_to_html(p.read_text()))
+            else:
+                links.append(rel)
+        if links:
+            md += ["Files: " + ", ".join(f"[{r}]({r})" for r in links), ""]
+            page.append("<p>Files: " + ", ".join(f"<a href='{html.escape(r)}'>{html.escape(r)}</a>" for r in links)
+                        + "</p>")
     if missing:
         md += ["## Not made", ""] + [f"- {k}: {v}" for k, v in missing.items()] + [""]
         page.append("<h2>Not made</h2><ul>" + "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>"
                                                        for k, v in missing.items()) + "</ul>")
+    if "theory" in made:
+        verdicts = (out / f"{theory_figs.NAME}.md").read_text().strip()
+        md += ["## Theory verdicts", "", "From `theory/report.json`.", "", verdicts, ""]
+        page.append("<h2>Theory verdicts</h2><p>From <code>theory/report.json</code>.</p>" + markdown_to_html(verdicts))
+    style = ("body{font-family:sans-serif;max-width:72em;margin:auto;padding:1em}img{max-width:100%}"
+             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:.2em .4em;"
+             "vertical-align:top}figcaption{color:#666;font-size:85%}.cap{max-width:60em}")
     atomic_write_text(out / "report.md", "\n".join(md))
-    atomic_write_text(out / "report.html", "<!doctype html><meta charset='utf-8'><body style='font-family:sans-serif;"
-                                           "max-width:70em;margin:auto'>" + "".join(page) + "</body>")
+    head = f"<!doctype html><html><head><meta charset='utf-8'><title>{TITLE}</title><style>{style}</style></head>"
+    atomic_write_text(out / "report.html", f"{head}<body>{''.join(page)}</body></html>\n")
     return {"made": {k: [str(p) for p in v] for k, v in made.items()}, "missing": missing}

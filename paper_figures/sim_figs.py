@@ -1,5 +1,13 @@
-"""Simulation figures made from the simulation result files: trained vs theory per-class loss, AdamW vs
-the L2 optimizers (average vs balanced loss), and the rare-word share per language."""
+"""Simulation figures, made here from the simulation result files (not copied):
+
+- sim_theory_vs_trained: per-class loss of the trained UFMs (dots) against the theory minimiser (lines), per
+  model and optimizer, first seed. Data: simulations/per_class.csv.gz (model, optimizer, lambda, seed, count,
+  loss, theory_loss) and, for the AdamW titles, simulations/summary.csv's same_objective_as_theory.
+- sim_adamw_vs_l2: balanced / average loss per model, L2 penalty (Adam) vs decoupled decay (AdamW), mean over
+  seeds. Data: simulations/summary.csv (model, optimizer, lambda, average_loss, balanced_loss).
+- sim_languages: share of each language's word list that is rare (outside the top 95% of the mass, below the
+  P99 count). Data: languages/languages.csv (language, vocab_size, share_below_p95_mass, share_below_p99_count).
+"""
 
 from __future__ import annotations
 
@@ -7,40 +15,73 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from .common import read_csv, save
+from .common import as_bool, read_csv, save
+
+CAPTION = ("Simulations — trained UFMs and an MLP vs the theory minimiser per optimizer; how much the average loss "
+           "hides (balanced / average) under an L2 penalty (Adam) vs decoupled weight decay (AdamW).")
+DIFFERS = ("the paper runs no such simulation: these train the proposition's own model (and a small MLP) on "
+           "synthetic Zipf counts, where the exact minimiser is known")
+LANG_CAPTION = "Languages — share of each language's word list that is rare (wordfreq word frequencies)."
+LANG_DIFFERS = ("the paper's ~85% low-frequency share is for one BPE vocabulary on one corpus; these are word "
+                "lists per language, not tokenizer vocabularies")
+PER_CLASS = ("model", "optimizer", "lambda", "seed", "count", "loss", "theory_loss")
+SUMMARY = ("model", "optimizer", "lambda", "average_loss", "balanced_loss")
+LANGS = ("language", "vocab_size", "share_below_p95_mass", "share_below_p99_count")
+
+
+def inputs(results: Path) -> list[Path]:
+    return [Path(results) / "simulations" / "per_class.csv.gz", Path(results) / "simulations" / "summary.csv"]
+
+
+def lang_inputs(results: Path) -> list[Path]:
+    return [Path(results) / "languages" / "languages.csv"]
 
 
 def theory_vs_trained(results: Path, out: Path) -> list[Path]:
-    pc = read_csv(results / "simulations" / "per_class.csv.gz",
-                  ("model", "optimizer", "lambda", "seed", "count", "loss", "theory_loss"))
-    pc = pc[pc["model"].str.startswith("ufm") & pc["theory_loss"].notna() & (pc["seed"] == pc["seed"].min())]
+    pc = read_csv(Path(results) / "simulations" / "per_class.csv.gz", PER_CLASS,
+                  ("lambda", "seed", "count", "loss", "theory_loss"))
+    ufm = pc["model"].astype(str).str.startswith("ufm")
+    pc = pc[ufm & pc["theory_loss"].notna() & (pc["seed"] == pc["seed"].min())]
+    summary = Path(results) / "simulations" / "summary.csv"
+    other_objective = set()
+    if summary.is_file():
+        s = read_csv(summary, ("model", "optimizer"))
+        if "same_objective_as_theory" in s:
+            s = s[~as_bool(s, "same_objective_as_theory", summary)]
+            other_objective = set(zip(s["model"], s["optimizer"]))
     models = list(dict.fromkeys(pc["model"]))
     opts = [o for o in ("adam", "lbfgs", "gd", "adamw") if o in set(pc["optimizer"])]
-    fig, axes = plt.subplots(len(models), len(opts), figsize=(3.3 * len(opts), 3.0 * len(models)), squeeze=False)
+    opts += sorted(set(pc["optimizer"]) - set(opts))
+    fig, axes = plt.subplots(max(len(models), 1), max(len(opts), 1), figsize=(3.3 * max(len(opts), 1),
+                             3.0 * max(len(models), 1)), squeeze=False)
     for row, model in zip(axes, models):
-        for ax, opt in zip(row, opts):
+        for j, (ax, opt) in enumerate(zip(row, opts)):
             sub = pc[(pc["model"] == model) & (pc["optimizer"] == opt)]
             for i, (lam, s) in enumerate(sub.groupby("lambda")):
                 s = s.sort_values("count")
                 ax.scatter(s["count"], s["loss"], s=6, color=f"C{i}", alpha=0.6, label=f"λ={lam:g}")
                 ax.plot(s["count"], s["theory_loss"], color=f"C{i}", lw=1)
             ax.set_xscale("log")
-            ax.set_title(f"{model} / {opt}", fontsize=8)
+            note = "\n(theory at the matched L2 λ: not the same objective)" if (model, opt) in other_objective else ""
+            ax.set_title(f"{model} / {opt}{note}", fontsize=8)
             ax.set_xlabel("class count")
-        row[0].set_ylabel("per-class loss (dots trained, lines theory)")
-        row[0].legend(fontsize=6)
+            if j == 0 or (model, opt) in other_objective:
+                ax.legend(fontsize=6)
+        row[0].set_ylabel("per-class loss (dots trained, lines theory)", fontsize=8)
+    if not models:
+        axes[0][0].text(0.5, 0.5, "no UFM rows with a theory loss", ha="center", transform=axes[0][0].transAxes)
     fig.tight_layout()
     return save(fig, out, "sim_theory_vs_trained")
 
 
 def adamw_vs_l2(results: Path, out: Path) -> list[Path]:
-    s = read_csv(results / "simulations" / "summary.csv",
-                 ("model", "optimizer", "lambda", "average_loss", "balanced_loss", "low_freq_loss", "high_freq_loss"))
+    s = read_csv(Path(results) / "simulations" / "summary.csv", SUMMARY, ("lambda", "average_loss", "balanced_loss"))
     models = list(dict.fromkeys(s["model"]))
     fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.2), squeeze=False)
     for ax, model in zip(axes[0], models):
         for opt, mk in (("adam", "o"), ("adamw", "s")):
-            sub = s[(s["model"] == model) & (s["optimizer"] == opt)].groupby("lambda").mean(numeric_only=True)
+            sub = s[(s["model"] == model) & (s["optimizer"] == opt)].groupby("lambda")[
+                ["average_loss", "balanced_loss"]].mean()
             if sub.empty:
                 continue
             ratio = (sub["balanced_loss"] + 1e-12) / (sub["average_loss"] + 1e-12)
@@ -55,20 +96,26 @@ def adamw_vs_l2(results: Path, out: Path) -> list[Path]:
 
 
 def languages(results: Path, out: Path) -> list[Path]:
-    t = read_csv(results / "languages" / "languages.csv",
-                 ("language", "vocab_size", "share_below_p95_mass", "share_below_p99_count"))
+    t = read_csv(Path(results) / "languages" / "languages.csv", LANGS, LANGS[1:])
     t = t.sort_values("share_below_p95_mass")
-    fig, ax = plt.subplots(figsize=(10, 3.6))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(t) + 2), 3.6))
     x = range(len(t))
     ax.bar([i - 0.2 for i in x], t["share_below_p95_mass"], 0.4, label="outside the top 95% of the mass")
     ax.bar([i + 0.2 for i in x], t["share_below_p99_count"], 0.4, label="below the P99 count")
     ax.axhline(0.85, color="k", ls="--", lw=0.8, label="paper: ~0.85 (one tokenizer)")
-    ax.set_xticks(list(x), t["language"], fontsize=7)
+    ax.set_xticks(list(x), t["language"].astype(str), fontsize=7)
     ax.set_ylabel("share of the word list")
-    ax.legend(fontsize=7)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Rare words per language (wordfreq)", fontsize=10)
     return save(fig, out, "sim_languages")
 
 
+def make_simulations(results: Path, out: Path) -> list[Path]:
+    """The two figures from simulations/ (the report's `simulations` entry)."""
+    return theory_vs_trained(results, out) + adamw_vs_l2(results, out)
+
+
 def make(results: Path, out: Path) -> list[Path]:
-    return theory_vs_trained(results, out) + adamw_vs_l2(results, out) + languages(results, out)
+    """All three figures (the `simulations` command): simulations/ and languages/ must both exist."""
+    return make_simulations(results, out) + languages(results, out)

@@ -1,7 +1,9 @@
-"""paper_figures: every figure from a small fixture results folder; the report links only existing files."""
+"""paper_figures: every figure from a small fixture results folder generated here (no real results needed);
+the report links only existing files; missing or malformed inputs name the file."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import subprocess
@@ -11,12 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
-from paper_figures import fig1, fig2, fig3, fig4, fig5, sim_figs, table1, theory_figs
-from paper_figures.report import build_report
+from paper_figures import fig1, fig2, fig3, fig5, sim_figs, table1, theory_figs
+from paper_figures.cli import main
+from paper_figures.report import FIGURES, build_report
 from theory.problem import InputError
 
 LAMS = (0.0, 0.5, 1.0)
+PIECES = ["The", " film", " was", " a", " quokka", ".", "\n", "NA", " <b>&", " $x$", " un", "believ", "able"]
 
 
 def _write(path: Path, frame: pd.DataFrame):
@@ -24,98 +29,243 @@ def _write(path: Path, frame: pd.DataFrame):
     frame.to_csv(path, index=False)
 
 
-@pytest.fixture
-def results(tmp_path):
-    r = tmp_path / "results"
-    rng = np.random.default_rng(0)
-    # theory
-    (r / "theory").mkdir(parents=True)
-    (r / "theory" / "report.json").write_text(json.dumps({"meta": {}, "claims": [
-        {"id": "a", "claim": "rare classes have higher loss", "verdict": "holds", "explanation": "exact minimiser"},
-        {"id": "b", "claim": "d >= V in the paper's models", "verdict": "fails", "explanation": "d < V"}]}))
-    # simulations and languages
-    rows = [dict(model=m, optimizer=o, **{"lambda": lam}, seed=0, count=c, loss=1 / c + lam, theory_loss=1 / c + lam)
-            for m in ("ufm-unconstrained", "mlp") for o in ("adam", "adamw") for lam in (1e-3, 1e-2) for c in (1, 3, 9)]
-    _write(r / "simulations" / "per_class.csv.gz", pd.DataFrame(rows))
-    summ = pd.DataFrame(rows).groupby(["model", "optimizer", "lambda"]).mean(numeric_only=True).reset_index()
-    summ = summ.assign(average_loss=summ["loss"], balanced_loss=summ["loss"] * 1.5, low_freq_loss=summ["loss"] * 2,
-                       high_freq_loss=summ["loss"] / 2)
-    _write(r / "simulations" / "summary.csv", summ)
-    _write(r / "languages" / "languages.csv", pd.DataFrame({"language": ["en", "de"], "vocab_size": [10, 20],
-                                                           "share_below_p95_mass": [0.9, 0.8],
-                                                           "share_below_p99_count": [0.99, 0.99]}))
-    # LM sweep
-    lm = r / "lm"
-    s = pd.DataFrame([dict(**{"lambda": lam}, seed=seed, split=split, average_loss=1 + lam, balanced_loss=2 + 3 * lam,
-                           accuracy=0.5, low_freq_loss=3 + 2 * lam, high_freq_loss=1 + 0.1 * lam, decay_mode="no-norm-bias")
-                      for lam in LAMS for seed in (0, 1) for split in ("train", "heldout")])
+def _lm_folder(lm: Path, rng, seeds=(0, 1), vocab=200):
+    rows = [dict(**{"lambda": lam}, seed=seed, split=split, average_loss=1 + lam + 0.01 * seed,
+                 balanced_loss=2 + 3 * lam, accuracy=0.5, low_freq_loss=3 + 2 * lam, high_freq_loss=1 + 0.1 * lam,
+                 decay_mode="no-norm-bias", step=10, corpus="toy", run=f"no-norm-bias_wd{lam:g}_s{seed}")
+            for lam in LAMS for seed in seeds for split in ("train", "heldout")]
+    s = pd.DataFrame(rows)
     _write(lm / "summary.csv", s)
-    g = s.groupby(["decay_mode", "split", "lambda"])[["average_loss", "balanced_loss", "accuracy", "low_freq_loss",
-                                                      "high_freq_loss"]]
-    t = g.mean().add_suffix("_mean").join(g.std().add_suffix("_std")).reset_index().assign(n_seeds=2)
-    _write(lm / "table1.csv", t)
-    counts = np.sort(rng.zipf(1.5, 200).astype(float))[::-1]
-    _write(lm / "token_stats.csv", pd.DataFrame({"token_id": range(200), "count": counts}))
-    (lm / "token_stats.json").write_text(json.dumps({"p99_count_threshold": 50.0, "tokens_for_50pct_mass": 3,
-                                                     "tokens_for_80pct_mass": 30, "tokens_for_95pct_mass": 120,
-                                                     "share_below_p95_mass": 0.4, "share_below_p99_count": 0.99}))
-    pieces = ["The", " film", " was", " a", " quokka", ".", "\n", "End"]
-    _write(lm / "text_sample.csv", pd.DataFrame({"position": range(8), "token_id": range(8), "piece": pieces,
-                                                 "count": [900, 800, 700, 5000, 1, 4000, 10, 3],
-                                                 "low_freq": [False, False, False, False, True, False, True, True],
-                                                 "threshold": 850.0}))
-    _write(lm / "learning_speed.csv", pd.DataFrame([dict(**{"lambda": lam}, seed=0, token_id=i, train_count=counts[i],
-                                                         pow3_bin=int(np.log(counts[i]) / np.log(3)),
-                                                         learning_speed=rng.random(), decay_mode="no-norm-bias")
-                                                    for lam in LAMS for i in range(200)]))
-    (lm / "config.json").write_text(json.dumps({"config": {"corpus": "rotten-tomatoes", "vocab_size": 200,
-                                                           "seeds": [0, 1], "train": {"preset": "tiny", "steps": 10}}}))
-    (lm / "data_manifest.json").write_text(json.dumps({"corpus": {"n_train_docs": 9, "n_heldout_docs": 1},
+    metrics = ["average_loss", "balanced_loss", "accuracy", "low_freq_loss", "high_freq_loss"]
+    g = s.groupby(["decay_mode", "split", "lambda"])[metrics]
+    _write(lm / "table1.csv", g.mean().add_suffix("_mean").join(g.std().add_suffix("_std")).reset_index()
+           .assign(n_seeds=len(seeds)))
+    counts = np.sort(rng.zipf(1.5, vocab).astype(float))[::-1]
+    pow3 = np.floor(np.log(counts) / np.log(3)).astype(int)
+    _write(lm / "token_stats.csv", pd.DataFrame({"token_id": range(vocab), "count": counts, "pow3_bin": pow3,
+                                                 "equal_mass_bin": 0, "low_freq": counts <= 50}))
+    (lm / "token_stats.json").write_text(json.dumps({
+        "vocab_size": vocab, "p99_count_threshold": 50.0, "tokens_for_50pct_mass": 3, "tokens_for_80pct_mass": 30,
+        "tokens_for_95pct_mass": 120, "share_below_p95_mass": 0.4, "share_below_p99_count": 0.99}))
+    n = len(PIECES)
+    _write(lm / "text_sample.csv", pd.DataFrame({
+        "position": range(n), "token_id": range(n), "piece": PIECES, "count": [900, 800, 700, 5000, 1, 4000, 10, 3,
+                                                                               2, 1, 900, 4, 5],
+        "low_freq": [False, False, False, False, True, False, True, True, True, True, False, True, True],
+        "threshold": 850.0}))
+    _write(lm / "learning_speed.csv", pd.DataFrame([
+        dict(decay_mode="no-norm-bias", **{"lambda": lam}, seed=seed, token_id=i, train_count=counts[i],
+             pow3_bin=pow3[i], learning_speed=rng.random()) for lam in LAMS for seed in seeds for i in range(vocab)]))
+    (lm / "config.json").write_text(json.dumps({"digest": "x", "config": {
+        "name": "tiny", "corpus": "toy", "vocab_size": vocab, "lambdas": list(LAMS), "seeds": list(seeds),
+        "decay_modes": ["no-norm-bias"], "train": {"preset": "tiny", "steps": 10}}}))
+    (lm / "data_manifest.json").write_text(json.dumps({"corpus": {"spec": "toy", "n_train_docs": 9,
+                                                                  "n_heldout_docs": 1},
                                                        "n_train_tokens": 1000, "tokenizer_hash": "abc"}))
+
+
+def _make_results(r: Path) -> Path:
+    rng = np.random.default_rng(0)
+    # theory: report.json and one of its PNGs
+    (r / "theory").mkdir(parents=True)
+    (r / "theory" / "report.json").write_text(json.dumps({"meta": {"seconds": 1.0}, "claims": [
+        {"id": "a", "claim": "rare classes have higher loss", "check": "exact", "verdict": "holds",
+         "explanation": "exact minimiser", "evidence": {}, "figures": []},
+        {"id": "b", "claim": "d >= V | in the paper's models", "check": "table", "verdict": "fails",
+         "explanation": "d < V", "evidence": {}, "figures": []}]}))
+    Image.new("RGB", (40, 30), "white").save(r / "theory" / "relu_loss_vs_count.png")
+    # simulations and languages
+    rows = [dict(model=m, optimizer=o, **{"lambda": lam}, seed=0, **{"class": k}, count=c, pow3_bin=k,
+                 low_freq=c < 5, loss=1 / c + lam, theory_loss=1 / c + lam, learning_speed=0.5)
+            for m in ("ufm-unconstrained", "mlp") for o in ("adam", "adamw") for lam in (1e-3, 1e-2)
+            for k, c in enumerate((1, 3, 9))]
+    _write(r / "simulations" / "per_class.csv.gz", pd.DataFrame(rows))
+    summ = pd.DataFrame(rows).groupby(["model", "optimizer", "lambda", "seed"])["loss"].mean().reset_index()
+    summ = summ.assign(average_loss=summ["loss"], balanced_loss=summ["loss"] * 1.5, low_freq_loss=summ["loss"] * 2,
+                       high_freq_loss=summ["loss"] / 2, max_abs_diff_to_theory=0.0, theory_lambda=summ["lambda"],
+                       same_objective_as_theory=summ["optimizer"] != "adamw")
+    _write(r / "simulations" / "summary.csv", summ)
+    _write(r / "languages" / "languages.csv", pd.DataFrame({
+        "language": ["en", "de"], "vocab_size": [10, 20], "share_below_p95_mass": [0.9, 0.8],
+        "share_below_p99_count": [0.99, 0.99]}))
+    _lm_folder(r / "lm", rng)
     return r
 
 
-@pytest.mark.parametrize("module", [fig1, fig2, fig3, fig4, fig5, sim_figs])
-def test_every_figure_writes_a_non_empty_png(results, tmp_path, module):
-    paths = module.make(results, tmp_path / "out")
-    pngs = [p for p in paths if p.suffix == ".png"]
-    assert pngs and all(p.stat().st_size > 1000 for p in pngs)
+@pytest.fixture
+def results(tmp_path):
+    """A fresh fixture results folder per test (tests may break its files)."""
+    return _make_results(tmp_path / "results")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One report over an intact fixture, shared by the read-only tests: (results, out, build_report's answer)."""
+    root = tmp_path_factory.mktemp("built")
+    results, out = _make_results(root / "results"), root / "report"
+    return results, out, build_report(results, out)
+
+
+def _pngs(paths):
+    return [Path(p) for p in paths if Path(p).suffix == ".png"]
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_every_figure_writes_its_files(built, name):
+    results, _, done = built
+    assert not done["missing"], done["missing"]
+    paths = [Path(p) for p in done["made"][name]]
+    assert paths and all(p.is_file() and p.stat().st_size > 0 for p in paths)
+    if name == "table1":
+        assert {p.suffix for p in paths} == {".md", ".csv"}
+    else:
+        pngs = _pngs(paths)
+        assert pngs and all(p.stat().st_size > (50 if name == "theory" else 1000) for p in pngs)
+        assert {p.stem for p in paths if p.suffix == ".pdf"} <= {p.stem for p in pngs}
+    assert all(p.is_file() for p in FIGURES[name].inputs(results))
+
+
+def test_fig1_has_one_row_per_lm_folder(built, results, tmp_path):
+    one = Image.open(_pngs(built[2]["made"]["fig1"])[0]).size
+    _lm_folder(results / "lm_gpu", np.random.default_rng(1), seeds=(0, 1, 2), vocab=300)
+    (results / "lm_stats").mkdir()  # not a sweep: ignored
+    two = Image.open(_pngs(fig1.make(results, tmp_path / "two"))[0]).size
+    assert two[1] > 1.7 * one[1]
+
+
+def test_fig3_uses_vocab_share_when_present(results, tmp_path):
+    _write(results / "lm_stats" / "vocab_share.csv", pd.DataFrame({
+        "corpus": "toy", "vocab_size": [256, 1024, 4096], "share_below_p99_count": 0.99,
+        "share_below_p95_mass": [0.2, 0.4, 0.6]}))
+    assert results / "lm_stats" / "vocab_share.csv" in fig3.inputs(results)
+    assert _pngs(fig3.make(results, tmp_path))[0].stat().st_size > 1000
 
 
 def test_table1_and_verdicts_are_markdown(results, tmp_path):
     md = [p for p in table1.make(results, tmp_path / "o") if p.suffix == ".md"][0].read_text()
-    assert "| train | no-norm-bias | 0.5 | 1.5000 ± 0.0000 |" in md
+    assert "| train | no-norm-bias | 0.5 | 1.5050 ± 0.0071 | 3.5000 ± 0.0000 | 50.00 ± 0.00 | 2 |" in md
+    assert md.index("| train |") < md.index("| heldout |")
     verdicts = theory_figs.make(results, tmp_path / "o")[0].read_text()
-    assert "**fails**" in verdicts and "**holds**" in verdicts
+    assert "**fails**" in verdicts and "**holds**" in verdicts and "d >= V \\| in" in verdicts
 
 
 def test_fig2_html_holds_every_piece_in_order(results, tmp_path):
     page = [p for p in fig2.make(results, tmp_path) if p.suffix == ".html"][0].read_text()
-    spans = re.findall(r"<span[^>]*>(.*?)</span>", page, flags=re.S)
-    assert spans == ["The", " film", " was", " a", " quokka", ".", "\n", "End"]
-    assert "850" in page
+    spans = re.findall(r'<span class="tok (low|high)"[^>]*>(.*?)</span>', page, flags=re.S)
+    import html
+
+    assert [html.unescape(t) for _, t in spans] == PIECES
+    assert [c for c, _ in spans][:5] == ["high", "high", "high", "high", "low"]
+    assert "850" in page and "Legend" in page
 
 
-def test_report_links_only_existing_files(results, tmp_path):
-    (results / "simulations" / "summary.csv").unlink()  # one figure cannot be made
-    out = tmp_path / "report"
-    done = build_report(results, out)
-    assert "simulations" in done["missing"] and "summary.csv" in done["missing"]["simulations"]
+def _check_links(out: Path) -> list[str]:
     md = (out / "report.md").read_text()
-    for link in re.findall(r"\]\(([^)]+)\)", md):
-        assert (out / link).is_file(), link
-    assert "data:image/png;base64," in (out / "report.html").read_text()
-    assert "**fails**" in md
+    links = re.findall(r"\]\(([^)]+)\)", md)
+    assert all((out / link).is_file() for link in links)
+    page = (out / "report.html").read_text()
+    srcs = re.findall(r"src='([^']+)'", page)
+    assert len(srcs) == len([x for x in links if x.endswith(".png")])
+    assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert all((out / h).is_file() for h in re.findall(r"href='([^']+)'", page))
+    return links
 
 
-def test_missing_or_malformed_input_names_the_file(results, tmp_path):
-    bad = results / "lm" / "summary.csv"
-    pd.read_csv(bad).drop(columns="split").to_csv(bad, index=False)
-    with pytest.raises(InputError, match="summary.csv.*split"):
-        fig1.make(results, tmp_path)
-    (results / "lm" / "text_sample.csv").unlink()
-    with pytest.raises(InputError, match="text_sample.csv"):
-        fig2.make(results, tmp_path)
+def test_report_links_only_existing_files(built):
+    results, out, done = built
+    links = _check_links(out)
+    made_pngs = {Path(p).name for v in done["made"].values() for p in v if p.endswith(".png")}
+    assert {Path(x).name for x in links if x.endswith(".png")} == made_pngs
+    md = (out / "report.md").read_text()
+    assert "## Not made" not in md
+    assert md.index("## Theory verdicts") > md.index("## languages") and "**fails**" in md
+    assert "Made from `lm/summary.csv`, `lm/config.json`" in md and "tiny on toy" in md
+    page = (out / "report.html").read_text()
+    assert "<table>" in page and "<b>fails</b>" in page
+
+
+def test_report_lists_what_it_could_not_make(results, tmp_path, monkeypatch):
+    (results / "simulations" / "summary.csv").unlink()
+    (results / "languages" / "languages.csv").write_text("language,vocab_size\nen,3\n")
+
+    def skipped(results, out):
+        raise InputError("skipped in this test")
+
+    for name in ("fig1", "fig2", "fig3", "fig4", "fig5", "table1"):  # keep it quick
+        monkeypatch.setitem(FIGURES, name, FIGURES[name]._replace(make=skipped))
+    done = build_report(results, tmp_path / "r")
+    assert set(done["made"]) == {"theory"}
+    assert "summary.csv" in done["missing"]["simulations"]
+    assert "languages.csv" in done["missing"]["languages"] and "share_below_p95_mass" in done["missing"]["languages"]
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "## Not made" in md and "simulations/summary.csv" in md and "## Theory verdicts" in md
+    _check_links(tmp_path / "r")
+
+
+def test_report_without_lm_lists_the_lm_figures_as_not_made(results, tmp_path):
+    import shutil
+
+    shutil.rmtree(results / "lm")
+    done = build_report(results, tmp_path / "r")
+    assert {"fig1", "fig2", "fig3", "fig4", "fig5", "table1"} <= set(done["missing"])
+    assert all("lm/summary.csv" in v for k, v in done["missing"].items() if k.startswith("fig"))
+    assert {"theory", "simulations", "languages"} <= set(done["made"])
+
+
+def _break(path: Path, how: str):
+    if how == "drop_split":
+        pd.read_csv(path).drop(columns="split").to_csv(path, index=False)
+    elif how == "bad_split":
+        pd.read_csv(path).assign(split="validation").to_csv(path, index=False)
+    elif how == "text":
+        pd.read_csv(path).assign(high_freq_loss="oops").to_csv(path, index=False)
+    elif how == "empty":
+        path.write_text("")
+    elif how == "truncated_gz":
+        path.write_bytes(gzip.compress(b"model,optimizer\n" * 100)[:40])
+    elif how == "not_json":
+        path.write_text("{not json")
+    elif how == "missing":
+        path.unlink()
+
+
+@pytest.mark.parametrize("module, rel, how, match", [
+    (fig1, "lm/summary.csv", "drop_split", "summary.csv.*split"),
+    (fig1, "lm/summary.csv", "bad_split", "summary.csv.*validation"),
+    (fig1, "lm/summary.csv", "text", "summary.csv.*high_freq_loss"),
+    (fig1, "lm/config.json", "not_json", "config.json"),
+    (fig2, "lm/text_sample.csv", "missing", "missing result file.*text_sample.csv"),
+    (fig2, "lm/text_sample.csv", "empty", "text_sample.csv"),
+    (fig3, "lm/token_stats.json", "missing", "token_stats.json"),
+    (fig5, "lm/learning_speed.csv", "drop_split", None),  # no split column needed: must still work
+    (sim_figs, "simulations/per_class.csv.gz", "truncated_gz", "per_class.csv.gz"),
+    (theory_figs, "theory/report.json", "not_json", "report.json"),
+])
+def test_missing_or_malformed_input_names_the_file(results, tmp_path, module, rel, how, match):
+    if how == "drop_split" and rel.endswith("learning_speed.csv"):
+        assert _pngs(module.make(results, tmp_path))
+        return
+    _break(results / rel, how)
+    with pytest.raises(InputError, match=match) as err:
+        module.make(results, tmp_path)
+    assert str(results / rel) in str(err.value)
+
+
+def test_cli_figure_and_report_and_errors(results, tmp_path, capsys):
+    assert main(["fig4", "--results", str(results), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "fig4_average_vs_balanced.png").is_file()
+    _break(results / "lm" / "summary.csv", "drop_split")
+    capsys.readouterr()
+    assert main(["fig4", "--results", str(results), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "summary.csv" in err
+    import shutil
+
+    for sub in ("simulations", "languages"):  # keep the report quick: theory only
+        shutil.rmtree(results / sub)
+    assert main(["report", "--results", str(results), "--out", str(tmp_path / "r")]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"; made: .*theory", printed) and "not made: fig1" in printed and "not made: languages" in printed
 
 
 def test_cli_missing_results_exits_2_with_one_line(tmp_path):
@@ -124,12 +274,10 @@ def test_cli_missing_results_exits_2_with_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "none" in proc.stderr
 
 
-def test_docs_writes_small_headline_pngs(results, tmp_path):
-    from PIL import Image
-
+def test_docs_writes_small_headline_pngs(built, tmp_path):
     from paper_figures import docs
 
-    paths = docs.make(results, tmp_path / "docs", width=400)
+    paths = docs.make(built[0], tmp_path / "docs", width=400)
     assert len(paths) == 4
     assert all(max(Image.open(p).size) <= 400 for p in paths)
 
