@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -84,9 +85,14 @@ def test_bad_sweep_config_is_rejected_naming_the_value(bad, message):
         SweepConfig(**bad)
 
 
-def test_presets_load():
+def test_presets_and_shipped_config_files_load():
     for name in ("tiny", "gpu-270m", "gpu-0.5b"):
         assert load_sweep_config(name).lambdas
+    files = sorted((Path(__file__).parents[1] / "lm_experiments" / "configs").glob("*.toml"))
+    assert files
+    for f in files:
+        cfg = load_sweep_config(str(f))
+        assert cfg.name == f.stem and 0.0 in cfg.lambdas
 
 
 def test_cli_bad_config_exits_2_with_one_line(tmp_path):
