@@ -48,12 +48,15 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("bench", help="tokens/s, MFU (on a GPU) and the per-token-metric overhead")
-    p.add_argument("--preset", default="tiny")
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--vocab-size", type=int, default=8192)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--preset", default="tiny", help="model preset (tiny, small, gpt-125m, openelm-270m-like, "
+                                                    "qwen2-0.5b-like); default: %(default)s")
+    p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per step (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps of each kind (default: %(default)s)")
+    p.add_argument("--vocab-size", type=int, default=8192, help="vocabulary of the model (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (GPU runs)")
+    p.add_argument("--json", help="also write the figures to this JSON file")
 
     args = ap.parse_args(argv)
     try:
@@ -87,8 +90,12 @@ def main(argv=None) -> int:
         elif args.command == "bench":
             from .bench import run_bench
 
-            run_bench(args.preset, args.seq_len, args.batch_size, args.steps, args.device,
-                      vocab_size=args.vocab_size)
+            out = run_bench(args.preset, args.seq_len, args.batch_size, args.steps, args.device,
+                            vocab_size=args.vocab_size, compile=args.compile)
+            if args.json:
+                from theory.io import atomic_write_json
+
+                atomic_write_json(Path(args.json), out)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

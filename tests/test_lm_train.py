@@ -268,6 +268,17 @@ def test_bench_reports_throughput_and_metric_overhead_on_cpu(capsys):
     assert "MFU n/a" in capsys.readouterr().out
 
 
+def test_bench_cli_writes_its_figures_to_json(tmp_path, capsys):
+    from lm_experiments.cli import main
+
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--seq-len", "8", "--batch-size", "2", "--steps", "1", "--vocab-size", str(V),
+                 "--json", str(path)]) == 0
+    data = json.loads(path.read_text())
+    assert data["tokens_per_s"] > 0 and data["seq_len"] == 8 and data["mfu"] is None
+    assert f"{data['tokens_per_s']:,.0f} tokens/s" in capsys.readouterr().out
+
+
 def test_two_cpu_ranks_under_torchrun_give_the_metrics_of_one_process_with_twice_the_batch(tmp_path, prepared):
     """DDP (gloo, 2 CPU ranks of batch B) and one process of batch 2 B see the same windows and average the
     same gradients, so every metric agrees up to float summation order; rank 0 alone writes the files."""
