@@ -228,3 +228,10 @@ def test_vocab_share_shares_lie_in_unit_interval(rotten):
     assert len(table) == 2 and (table["vocab_size"] <= [400, 1000]).all()
     for col in ("share_below_p99_count", "share_below_p95_mass"):
         assert table[col].between(0, 1).all()
+
+
+def test_empty_corpus_gives_one_error_and_no_cache(tmp_path):
+    (tmp_path / "empty.txt").write_text("\n   \n\n")
+    with pytest.raises(InputError, match=r"empty\.txt.*0 training and 0 held-out"):
+        prepare(f"files:{tmp_path / 'empty.txt'}", 300, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()

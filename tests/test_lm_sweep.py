@@ -103,3 +103,10 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "lambdas" in proc.stderr
     assert not out.exists()
+
+
+def test_unknown_config_key_is_refused_with_the_allowed_keys(tmp_path):
+    f = tmp_path / "typo.toml"
+    f.write_text('base = "tiny"\nlambdsa = [0.0]\n')
+    with pytest.raises(InputError, match=r"unknown config key 'lambdsa'; allowed: .*lambdas"):
+        load_sweep_config(str(f))
