@@ -13,9 +13,7 @@ has <= 65535 entries, else uint32.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import numpy as np
 import tokenizers
 from tokenizers import Tokenizer
 
-from theory.io import atomic_write_json, atomic_write_text
+from theory.io import atomic_path, atomic_write_json, atomic_write_text
 from theory.problem import InputError
 
 from .corpora import load_corpus
@@ -41,18 +39,9 @@ class Prepared:
 
 
 def save_npy(path: Path, arr: np.ndarray) -> None:
-    """np.save to a temp file in the same folder, then os.replace: readers never see a partial array."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, arr, allow_pickle=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """np.save streamed to a temp file beside `path`, then renamed: readers never see a partial array."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, arr, allow_pickle=False)
 
 
 def cache_folder(spec: str, vocab_size: int, corpus_sha256: str, cache_dir: str | Path) -> Path:

@@ -23,7 +23,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from theory.io import atomic_write_csv, atomic_write_json
+from theory.io import atomic_path, atomic_write_csv, atomic_write_json
 from theory.problem import InputError
 
 from .measure import TokenLoss, summarize
@@ -157,18 +156,6 @@ def _versions() -> dict:
 
     return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
             "tokenizers": tokenizers.__version__, "numpy": np.__version__, "pandas": pd.__version__}
-
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    """torch.save to a temporary file beside `path`, then rename (no in-memory copy of a large state)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -299,8 +286,9 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
             rng = {"cpu": torch.get_rng_state()}
             if device.type == "cuda":
                 rng["cuda"] = torch.cuda.get_rng_state(device)
-            _atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                                "rng": rng}, ckpt)
+            with atomic_path(ckpt) as tmp:  # streamed to disk: no in-memory copy of a large state
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "rng": rng},
+                           tmp)
 
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
