@@ -8,36 +8,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from theory.io import atomic_savefig  # noqa: E402
+from theory.io import read_result_csv as read_csv  # noqa: E402,F401  (re-exported for the figure modules)
+from theory.io import save_figure as save  # noqa: E402,F401
 from theory.problem import InputError  # noqa: E402
 
 PAPER = ("paper: OpenELM/Qwen2 270M-3B, IMDB (25k reviews), BPE 32k, seq 128, 10k steps, AdamW, "
          "weight decay 0-2, 5 seeds, measured on the training set")
-
-
-def read_csv(path: Path, columns: tuple = (), numeric: tuple = (), **kwargs) -> pd.DataFrame:
-    """A result CSV (.csv or .csv.gz) with at least one row and the given columns; `numeric` columns must parse
-    as numbers; kwargs go to pandas.read_csv. Any problem is an InputError naming the file."""
-    if not path.is_file():
-        raise InputError(f"missing result file {str(path)!r}")
-    try:
-        df = pd.read_csv(path, **kwargs)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"cannot read result file {str(path)!r}: {' '.join(str(exc).split())}") from exc
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError(f"result file {str(path)!r} lacks the column(s) {', '.join(missing)}")
-    if df.empty:
-        raise InputError(f"result file {str(path)!r} has no rows")
-    for c in numeric:
-        try:
-            df[c] = pd.to_numeric(df[c])
-        except (ValueError, TypeError):
-            raise InputError(f"result file {str(path)!r}: column {c} must hold numbers") from None
-    return df
 
 
 def as_bool(df: pd.DataFrame, column: str, path: Path) -> pd.Series:
@@ -119,12 +97,6 @@ def lm_runs(folder: Path) -> str:
     return (f"{n} run(s): decay mode(s) {', '.join(map(str, s['decay_mode'].unique()))}; "
             f"λ {', '.join(f'{v:g}' for v in sorted(s['lambda'].unique()))}; "
             f"seed(s) {', '.join(str(v) for v in sorted(s['seed'].unique()))}")
-
-
-def save(fig, out: Path, name: str) -> list[Path]:
-    paths = [atomic_savefig(fig, Path(out) / f"{name}.{ext}", dpi=130, bbox_inches="tight") for ext in ("png", "pdf")]
-    plt.close(fig)
-    return paths
 
 
 def symlog_lambda(ax, lambdas) -> None:

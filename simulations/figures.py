@@ -8,26 +8,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from theory.io import atomic_savefig  # noqa: E402
-from theory.problem import InputError  # noqa: E402
+from theory.io import read_result_csv, save_figure  # noqa: E402
 
 
 def _read(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(f"missing result file {str(path)!r}; run `python -m simulations run` first")
-    try:
-        return pd.read_csv(path)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"cannot read result file {str(path)!r}: {exc}") from exc
-
-
-def _save(fig, out: Path, name: str) -> list[Path]:
-    paths = [atomic_savefig(fig, out / f"{name}.{ext}", dpi=130, bbox_inches="tight") for ext in ("png", "pdf")]
-    plt.close(fig)
-    return paths
+    return read_result_csv(path, hint="run `python -m simulations run` first")
 
 
 def _lam_colors(lams):
@@ -58,7 +45,7 @@ def per_class_vs_frequency(out: Path, optimizer: str) -> list[Path]:
         ax.set_ylabel("final per-class loss")
     axes[0][0].legend(fontsize=7, title=f"{optimizer}: dots trained,\nlines theory", title_fontsize=7)
     fig.suptitle(f"Per-class loss vs frequency ({optimizer})", fontsize=11)
-    return _save(fig, out, f"per_class_vs_frequency_{optimizer}")
+    return save_figure(fig, out, f"per_class_vs_frequency_{optimizer}")
 
 
 def average_vs_balanced(out: Path) -> list[Path]:
@@ -87,7 +74,7 @@ def average_vs_balanced(out: Path) -> list[Path]:
         row[0].legend(fontsize=7)
     fig.suptitle("Average loss hides what the class-balanced loss shows", fontsize=11)
     fig.tight_layout()
-    return _save(fig, out, "average_vs_balanced")
+    return save_figure(fig, out, "average_vs_balanced")
 
 
 def learning_speed(out: Path, optimizer: str) -> list[Path]:
@@ -111,7 +98,7 @@ def learning_speed(out: Path, optimizer: str) -> list[Path]:
         ax.set_ylabel("learning speed")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"Learning speed vs frequency ({optimizer})", fontsize=11)
-    return _save(fig, out, f"learning_speed_{optimizer}")
+    return save_figure(fig, out, f"learning_speed_{optimizer}")
 
 
 def theory_gap(out: Path) -> list[Path]:
@@ -134,7 +121,7 @@ def theory_gap(out: Path) -> list[Path]:
         ax.set_ylabel("max_k |trained − theory|")
     axes[0][0].legend(fontsize=7)
     fig.suptitle("Distance of the trained endpoint from the global minimum", fontsize=11)
-    return _save(fig, out, "theory_gap")
+    return save_figure(fig, out, "theory_gap")
 
 
 def all_figures(out: str | Path) -> list[Path]:

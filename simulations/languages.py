@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from theory.io import atomic_savefig, atomic_write_text
+from theory.io import atomic_write_text, save_figure
 from theory.metrics import low_frequency_mask
 from theory.problem import InputError, check_counts
 
@@ -96,6 +96,5 @@ def write_languages(out_dir: str | os.PathLike, languages=None, progress: bool =
     table = languages_table(languages, progress=progress)
     fig = _figure(table)  # everything is computed before the first file is written
     atomic_write_text(out / "languages.csv", table.to_csv(index=False))
-    for suffix in ("png", "pdf"):
-        atomic_savefig(fig, out / f"languages.{suffix}", dpi=120, bbox_inches="tight")
+    save_figure(fig, out, "languages", dpi=120)
     return table
