@@ -90,7 +90,6 @@ def build(model: str, counts: np.ndarray, seeds: list, d: int, input_dim: int, h
     dt = torch.float64
     n = torch.as_tensor(counts, dtype=dt, device=device)
     V = n.numel()
-    R = len(seeds)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
 
     def randn(*shape, scale=1.0):

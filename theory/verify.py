@@ -26,7 +26,7 @@ from .metrics import average_loss, balanced_loss
 from .nonconvex import solve_nonconvex, spurious_minima
 from .problem import Problem
 from .proposition import implied_M, proposition_loss, shift_response
-from .relu import relu_closed_form, relu_collapse_count, relu_dloss_dlambda
+from .relu import relu_closed_form, relu_dloss_dlambda
 from .unconstrained import (balanced_closed_form, balanced_collapse_mu, certify_full,
                             solve_unconstrained)
 
