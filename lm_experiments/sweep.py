@@ -15,8 +15,6 @@ A run that finished is never redone; an interrupted one resumes from its last ch
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -25,7 +23,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from theory import metrics
-from theory.io import atomic_write_csv, atomic_write_json, atomic_write_text, load_dataclass_config
+from theory.io import (atomic_write_csv, atomic_write_json, atomic_write_text, claim_result_folder,
+                       load_dataclass_config)
 from theory.problem import InputError
 
 from . import stats
@@ -96,10 +95,6 @@ def run_name(lam: float, seed: int, mode: str) -> str:
     return f"{mode}_wd{lam:g}_s{seed}"
 
 
-def _digest(cfg: SweepConfig) -> str:
-    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-
-
 def write_token_stats(prepared, cfg: SweepConfig, out: Path) -> np.ndarray:
     counts = stats.token_counts(prepared.train, prepared.vocab_size)
     atomic_write_csv(stats.token_table(counts, cfg.percentile), out / "token_stats.csv")
@@ -128,18 +123,10 @@ def _sample_text(prepared, min_chars: int = 400) -> str:
 
 def run_sweep(cfg: SweepConfig, out: str | Path, progress: bool = True) -> pd.DataFrame:
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out must be a folder, got the file {str(out)!r}")
-    digest = _digest(cfg)
-    cfg_file = out / "config.json"
-    if cfg_file.exists():
-        old = json.loads(cfg_file.read_text()).get("digest")
-        if old != digest:
-            raise InputError(f"{str(out)!r} holds a sweep of another config (digest {old}, now {digest}); "
-                             "use a new --out folder")
+    record = claim_result_folder(out, cfg.to_dict())
     prepared = prepare(cfg.corpus, cfg.vocab_size, out / "data")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(cfg_file, {"digest": digest, "config": cfg.to_dict()})
+    atomic_write_json(out / "config.json", record)
     counts = write_token_stats(prepared, cfg, out)
     grid = [(mode, lam, seed) for mode in cfg.decay_modes for lam in cfg.lambdas for seed in cfg.seeds]
     for mode, lam, seed in tqdm(grid, desc="sweep", unit="run", disable=not progress):

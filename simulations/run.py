@@ -16,8 +16,6 @@ unfinished (model, optimizer) batch and never reads half a result.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 import time
@@ -29,8 +27,8 @@ import torch
 from tqdm import tqdm
 
 from theory import metrics
-from theory.io import atomic_write_csv, atomic_write_json
-from theory.problem import InputError, Problem
+from theory.io import atomic_write_csv, atomic_write_json, claim_result_folder
+from theory.problem import Problem
 from theory.relu import relu_closed_form
 from theory.unconstrained import solve_unconstrained
 
@@ -167,23 +165,11 @@ def run_part(cfg: SimConfig, model: str, optimizer: str, counts: np.ndarray, tab
             "curves.csv": pd.concat(curve_rows, ignore_index=True)}
 
 
-def _config_digest(cfg: SimConfig) -> str:
-    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-
-
 def run_grid(cfg: SimConfig, out: str | Path, device: str = "cpu", progress: bool = True) -> pd.DataFrame:
     """Run (or resume) the grid into `out`; returns the summary table."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out must be a folder, got the file {str(out)!r}")
+    record = claim_result_folder(out, cfg.to_dict())
     counts = config_counts(cfg)
-    digest = _config_digest(cfg)
-    cfg_file = out / "config.json"
-    if cfg_file.exists():
-        old = json.loads(cfg_file.read_text()).get("digest")
-        if old != digest:
-            raise InputError(f"{str(out)!r} holds results of another config (digest {old}, now {digest}); "
-                             "use a new --out folder")
     table = count_table(counts, cfg)
     parts = out / "parts"
     todo = [(m, o) for m in cfg.models for o in cfg.optimizers if not (parts / f"{m}__{o}").is_dir()]
@@ -193,7 +179,7 @@ def run_grid(cfg: SimConfig, out: str | Path, device: str = "cpu", progress: boo
     else:
         theory = theory_table(counts, cfg)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(cfg_file, {"digest": digest, "config": cfg.to_dict()})
+    atomic_write_json(out / "config.json", record)
     atomic_write_csv(table, out / "counts.csv")
     atomic_write_csv(theory, theory_file)
     total = sum(cfg.steps[o] for _, o in todo)

@@ -127,6 +127,28 @@ def atomic_write_csv(frame, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, gzip.compress(text, mtime=0) if str(path).endswith(".gz") else text)
 
 
+def config_digest(config: dict) -> str:
+    """The first 16 hex digits of SHA-256 of the config as canonical JSON (sorted keys)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def claim_result_folder(out: str | os.PathLike, config: dict) -> dict:
+    """Check that a resumable job may write into `out`: not a file, and any out/config.json there was written
+    by the same config. Returns the record to write as out/config.json ({"digest", "config"}); writes nothing."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out must be a folder, got the file {str(out)!r}")
+    digest = config_digest(config)
+    if (out / "config.json").exists():
+        old = json.loads((out / "config.json").read_text()).get("digest")
+        if old != digest:
+            raise InputError(f"{str(out)!r} holds results of another config (digest {old}, now {digest}); "
+                             "use a new --out folder")
+    return {"digest": digest, "config": config}
+
+
 def load_dataclass_config(spec: str, presets: dict, default: str, overrides: dict | None = None):
     """A config: the name of a preset, or a .toml/.json file of dataclass fields on top of a preset.
 
