@@ -22,9 +22,10 @@ def _lam_colors(lams):
     return {lam: cmap(i / max(1, len(lams) - 1)) for i, lam in enumerate(lams)}
 
 
-def per_class_vs_frequency(out: Path, optimizer: str) -> list[Path]:
-    """Final per-class loss vs class count (log x), one colour per lambda; theory as lines (seed = first)."""
-    pc = _read(out / "per_class.csv.gz")
+def per_class_panels(pc: pd.DataFrame, out: Path, optimizer: str, y: str, ylabel: str, title: str, name: str,
+                     theory: bool = False) -> list[Path]:
+    """One panel per model: column `y` of every class against its count n_k (log x), one colour per lambda,
+    first seed only; with `theory`, the certified per-class loss of each lambda drawn as a line."""
     pc = pc[(pc["optimizer"] == optimizer) & (pc["seed"] == pc["seed"].min())]
     models = list(dict.fromkeys(pc["model"]))
     if not models:
@@ -36,22 +37,36 @@ def per_class_vs_frequency(out: Path, optimizer: str) -> list[Path]:
         sub = pc[pc["model"] == model]
         for lam in lams:
             s = sub[sub["lambda"] == lam].sort_values("count")
-            ax.scatter(s["count"], s["loss"], s=8, color=colors[lam], alpha=0.6, label=f"λ={lam:g}")
-            if s["theory_loss"].notna().any():
+            ax.scatter(s["count"], s[y], s=8, color=colors[lam], alpha=0.6, label=f"λ={lam:g}")
+            if theory and s["theory_loss"].notna().any():
                 ax.plot(s["count"], s["theory_loss"], color=colors[lam], lw=1.2)
         ax.set_xscale("log")
         ax.set_title(model, fontsize=10)
         ax.set_xlabel("class count n_k")
-        ax.set_ylabel("final per-class loss")
-    axes[0][0].legend(fontsize=7, title=f"{optimizer}: dots trained,\nlines theory", title_fontsize=7)
-    fig.suptitle(f"Per-class loss vs frequency ({optimizer})", fontsize=11)
-    return save_figure(fig, out, f"per_class_vs_frequency_{optimizer}")
+        ax.set_ylabel(ylabel)
+    if theory:
+        axes[0][0].legend(fontsize=7, title=f"{optimizer}: dots trained,\nlines theory", title_fontsize=7)
+    else:
+        axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{title} ({optimizer})", fontsize=11)
+    return save_figure(fig, out, f"{name}_{optimizer}")
 
 
-def average_vs_balanced(out: Path) -> list[Path]:
+def per_class_vs_frequency(pc: pd.DataFrame, out: Path, optimizer: str) -> list[Path]:
+    """Final per-class loss vs class count, trained (dots) and theory (lines)."""
+    return per_class_panels(pc, out, optimizer, "loss", "final per-class loss", "Per-class loss vs frequency",
+                            "per_class_vs_frequency", theory=True)
+
+
+def learning_speed(pc: pd.DataFrame, out: Path, optimizer: str) -> list[Path]:
+    """Learning speed of each class against its count."""
+    return per_class_panels(pc, out, optimizer, "learning_speed", "learning speed", "Learning speed vs frequency",
+                            "learning_speed")
+
+
+def average_vs_balanced(sm: pd.DataFrame, out: Path) -> list[Path]:
     """Average (count-weighted) and class-balanced final loss against lambda, per model; L2 optimizers in
     the top row, AdamW (decoupled decay, its own lambda scale) in the bottom row."""
-    sm = _read(out / "summary.csv")
     g = sm.groupby(["model", "optimizer", "lambda"], sort=False)[["average_loss", "balanced_loss"]].mean()
     g = g.reset_index()
     models = list(dict.fromkeys(g["model"]))
@@ -77,33 +92,8 @@ def average_vs_balanced(out: Path) -> list[Path]:
     return save_figure(fig, out, "average_vs_balanced")
 
 
-def learning_speed(out: Path, optimizer: str) -> list[Path]:
-    """Learning speed of each class against its count (log x), one colour per lambda (first seed)."""
-    pc = _read(out / "per_class.csv.gz")
-    pc = pc[(pc["optimizer"] == optimizer) & (pc["seed"] == pc["seed"].min())]
-    models = list(dict.fromkeys(pc["model"]))
-    if not models:
-        return []
-    lams = sorted(pc["lambda"].unique())
-    colors = _lam_colors(lams)
-    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), squeeze=False)
-    for ax, model in zip(axes[0], models):
-        sub = pc[pc["model"] == model]
-        for lam in lams:
-            s = sub[sub["lambda"] == lam]
-            ax.scatter(s["count"], s["learning_speed"], s=8, color=colors[lam], alpha=0.6, label=f"λ={lam:g}")
-        ax.set_xscale("log")
-        ax.set_title(model, fontsize=10)
-        ax.set_xlabel("class count n_k")
-        ax.set_ylabel("learning speed")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"Learning speed vs frequency ({optimizer})", fontsize=11)
-    return save_figure(fig, out, f"learning_speed_{optimizer}")
-
-
-def theory_gap(out: Path) -> list[Path]:
+def theory_gap(sm: pd.DataFrame, out: Path) -> list[Path]:
     """max_k |trained - theory| against lambda: GD/Adam/L-BFGS (same objective) vs AdamW (decoupled)."""
-    sm = _read(out / "summary.csv")
     sm = sm[sm["max_abs_diff_to_theory"].notna()]
     models = list(dict.fromkeys(sm["model"]))
     if not models:
@@ -125,13 +115,16 @@ def theory_gap(out: Path) -> list[Path]:
 
 
 def all_figures(out: str | Path) -> list[Path]:
+    """Every figure of a run folder, from its summary.csv and per_class.csv.gz (each read once)."""
     out = Path(out)
-    opts = list(dict.fromkeys(_read(out / "summary.csv")["optimizer"]))
-    paths = average_vs_balanced(out) + theory_gap(out)
+    sm = _read(out / "summary.csv")
+    pc = _read(out / "per_class.csv.gz")
+    opts = list(dict.fromkeys(sm["optimizer"]))
+    paths = average_vs_balanced(sm, out) + theory_gap(sm, out)
     reference = "lbfgs" if "lbfgs" in opts else opts[0]
-    paths += per_class_vs_frequency(out, reference)
+    paths += per_class_vs_frequency(pc, out, reference)
     if "adamw" in opts:
-        paths += per_class_vs_frequency(out, "adamw") + learning_speed(out, "adamw")
+        paths += per_class_vs_frequency(pc, out, "adamw") + learning_speed(pc, out, "adamw")
     else:
-        paths += learning_speed(out, reference)
+        paths += learning_speed(pc, out, reference)
     return paths
