@@ -49,6 +49,7 @@ def per_class_panels(pc: pd.DataFrame, out: Path, optimizer: str, y: str, ylabel
     else:
         axes[0][0].legend(fontsize=7)
     fig.suptitle(f"{title} ({optimizer})", fontsize=11)
+    fig.tight_layout()  # without it a panel's y label runs into its left neighbour
     return save_figure(fig, out, f"{name}_{optimizer}")
 
 
