@@ -103,3 +103,39 @@ def symlog_lambda(ax, lambdas) -> None:
     positive = [v for v in lambdas if v > 0]
     ax.set_xscale("symlog", linthresh=min(positive) if positive else 1.0)
     ax.set_xlabel("weight decay λ")
+
+
+def lm_inputs(results: Path) -> list[Path]:
+    """summary.csv and config.json of every LM sweep folder: what the per-lambda LM figures read."""
+    return [f / name for f in lm_dirs(results) for name in ("summary.csv", "config.json")]
+
+
+def lambda_panels(results: Path, out: Path, name: str, series: tuple, ylabel: str, title: str) -> list[Path]:
+    """Two metrics of summary.csv against weight decay: one row per LM sweep folder, train and held-out
+    columns, mean ± std over seeds as error bars, one line style per decay mode (solid for the first).
+    `series` is ((column, label, colour, marker), (column, label, colour, marker))."""
+    import matplotlib.pyplot as plt
+
+    columns = tuple(c for c, *_ in series)
+    folders = lm_dirs(results)
+    fig, axes = plt.subplots(len(folders), 2, figsize=(9, 3.3 * len(folders)), squeeze=False)
+    for row, folder in zip(axes, folders):
+        s = lm_summary(folder, columns, columns)
+        label = lm_label(folder)
+        for ax, split in zip(row, ("train", "heldout")):
+            for i, (mode, sub) in enumerate(s[s["split"] == split].groupby("decay_mode", sort=False)):
+                g = sub.groupby("lambda")[list(columns)]
+                m, sd = g.mean(), g.std().fillna(0.0)
+                ls = "-" if i == 0 else "--"
+                for column, text, color, marker in series:
+                    ax.errorbar(m.index, m[column], sd[column], fmt=marker + ls, color=color, ms=3, capsize=2,
+                                label=f"{text} ({mode})")
+            if not (s["split"] == split).any():
+                ax.text(0.5, 0.5, f"no {split} rows in summary.csv", ha="center", transform=ax.transAxes)
+            symlog_lambda(ax, sorted(s["lambda"].unique()))
+            ax.set_ylabel(ylabel)
+            ax.set_title(f"{split} — {label}", fontsize=8)
+        row[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return save(fig, out, name)

@@ -34,7 +34,7 @@ def inputs(results: Path) -> list[Path]:
 
 
 def read_sample(results: Path):
-    path = lm_dirs(results)[0] / "text_sample.csv"
+    path, = inputs(results)
     # keep_default_na=False: a token piece "NA" or "null" is text, not a missing value
     s = read_csv(path, COLS, ("position", "token_id", "count", "threshold"), keep_default_na=False,
                  dtype={"piece": str})

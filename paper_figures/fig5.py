@@ -26,8 +26,8 @@ def inputs(results: Path) -> list[Path]:
 
 
 def make(results: Path, out: Path) -> list[Path]:
-    folder = lm_dirs(results)[0]
-    s = read_csv(folder / "learning_speed.csv", COLS, ("lambda", "seed", "train_count", "pow3_bin", "learning_speed"))
+    path, = inputs(results)
+    s = read_csv(path, COLS, ("lambda", "seed", "train_count", "pow3_bin", "learning_speed"))
     seed = s["seed"].min()
     s = s[(s["seed"] == seed) & (s["train_count"] > 0)]
     mode = ""
@@ -54,6 +54,6 @@ def make(results: Path, out: Path) -> list[Path]:
         axes[0][0].legend(fontsize=7)
         fig.colorbar(sc, ax=axes[0].tolist(), label="powers-of-3 bin")
     axes[0][0].set_ylabel("learning speed")
-    fig.suptitle(f"Token learning speed vs frequency ({folder.name}, seed {seed:g}{', ' + mode if mode else ''})",
+    fig.suptitle(f"Token learning speed vs frequency ({path.parent.name}, seed {seed:g}{', ' + mode if mode else ''})",
                  fontsize=11)
     return save(fig, out, NAME)
