@@ -279,6 +279,14 @@ def test_bench_cli_writes_its_figures_to_json(tmp_path, capsys):
     assert f"{data['tokens_per_s']:,.0f} tokens/s" in capsys.readouterr().out
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_cpu_ranks_under_torchrun_give_the_metrics_of_one_process_with_twice_the_batch(tmp_path, prepared):
     """DDP (gloo, 2 CPU ranks of batch B) and one process of batch 2 B see the same windows and average the
     same gradients, so every metric agrees up to float summation order; rank 0 alone writes the files."""
@@ -291,9 +299,13 @@ def test_two_cpu_ranks_under_torchrun_give_the_metrics_of_one_process_with_twice
         "from test_lm_train import zipf_prepared, BASE\n"
         "from lm_experiments.train import TrainConfig, train_run\n"
         f"train_run(TrainConfig(**{small!r}), zipf_prepared(), {str(tmp_path / 'ddp')!r}, progress=False)\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    str(script)], check=True, env=env, timeout=300, capture_output=True)
+    # Rendezvous on 127.0.0.1 rather than `--standalone`, which hands the ranks this machine's host name as
+    # MASTER_ADDR: in a sandbox whose host name does not resolve (CI) the ranks then never meet.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    launch = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+                             "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(script)],
+                            env=env, timeout=300, capture_output=True, text=True)
+    assert launch.returncode == 0, f"torchrun exited {launch.returncode}:\n{launch.stderr[-4000:]}"
     train_run(TrainConfig(**{**small, "batch_size": 2 * small["batch_size"]}), prepared, tmp_path / "one",
               progress=False)
     ddp, one = (pd.read_csv(tmp_path / name / "metrics.csv") for name in ("ddp", "one"))
