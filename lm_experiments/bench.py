@@ -37,11 +37,11 @@ def run_bench(preset: str = "tiny", seq_len: int = 128, batch_size: int = 16, st
               verbose: bool = True) -> dict:
     """Time `steps` plain training steps and `steps` steps with the per-token metric (after 2 warm-up steps
     each); print a summary and return it as a dict (times in seconds, mfu a fraction or None)."""
-    from theory.problem import InputError
+    from plumbing.errors import InputError
+    from plumbing.validate import check_int
 
     for name, v in (("seq_len", seq_len), ("batch_size", batch_size), ("steps", steps)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise InputError(f"{name} must be a positive integer, got {v!r}")
+        check_int(name, v, 1, allow_numpy=False)
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {device!r} asked for, but torch {torch.__version__} sees no CUDA device")

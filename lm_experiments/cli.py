@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from theory.problem import InputError
+from plumbing.cli import run_cli
+from plumbing.errors import InputError
 
 
 def _ints(text: str, what: str) -> list[int]:
@@ -59,44 +59,43 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="also write the figures to this JSON file")
 
     args = ap.parse_args(argv)
-    try:
-        if args.command == "prepare":
-            from .data import prepare
+    return run_cli(lambda: _dispatch(args))
 
-            prepared = prepare(args.corpus, args.vocab_size, Path(args.out))
-            print(json.dumps(prepared.manifest, indent=2, default=str))
-        elif args.command == "train":
-            from dataclasses import replace
 
-            from .data import prepare
-            from .sweep import load_sweep_config
-            from .train import train_run
+def _dispatch(args) -> None:
+    if args.command == "prepare":
+        from .data import prepare
 
-            cfg = load_sweep_config(args.config)
-            tc = cfg.train_config(cfg.lambdas[0], cfg.seeds[0], cfg.decay_modes[0])
-            tc = replace(tc, **{k: v for k, v in (("weight_decay", args.weight_decay), ("seed", args.seed))
-                                if v is not None})
-            prepared = prepare(cfg.corpus, cfg.vocab_size, Path(args.out) / "data")
-            print(json.dumps(train_run(tc, prepared, Path(args.out)), indent=2, default=str))
-        elif args.command == "sweep":
-            from .sweep import load_sweep_config, run_sweep
+        prepared = prepare(args.corpus, args.vocab_size, Path(args.out))
+        print(json.dumps(prepared.manifest, indent=2, default=str))
+    elif args.command == "train":
+        from dataclasses import replace
 
-            run_sweep(load_sweep_config(args.config), args.out)
-            print((Path(args.out) / "table1.md").read_text())
-        elif args.command == "stats":
-            from .token_report import write_stats
+        from .data import prepare
+        from .sweep import load_sweep_config
+        from .train import train_run
 
-            write_stats(args.corpus, _ints(args.sizes, "--sizes"), Path(args.out))
-        elif args.command == "bench":
-            from .bench import run_bench
+        cfg = load_sweep_config(args.config)
+        tc = cfg.train_config(cfg.lambdas[0], cfg.seeds[0], cfg.decay_modes[0])
+        tc = replace(tc, **{k: v for k, v in (("weight_decay", args.weight_decay), ("seed", args.seed))
+                            if v is not None})
+        prepared = prepare(cfg.corpus, cfg.vocab_size, Path(args.out) / "data")
+        print(json.dumps(train_run(tc, prepared, Path(args.out)), indent=2, default=str))
+    elif args.command == "sweep":
+        from .sweep import load_sweep_config, run_sweep
 
-            out = run_bench(args.preset, args.seq_len, args.batch_size, args.steps, args.device,
-                            vocab_size=args.vocab_size, compile=args.compile)
-            if args.json:
-                from theory.io import atomic_write_json
+        run_sweep(load_sweep_config(args.config), args.out)
+        print((Path(args.out) / "table1.md").read_text())
+    elif args.command == "stats":
+        from .token_report import write_stats
 
-                atomic_write_json(Path(args.json), out)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        write_stats(args.corpus, _ints(args.sizes, "--sizes"), Path(args.out))
+    elif args.command == "bench":
+        from .bench import run_bench
+
+        out = run_bench(args.preset, args.seq_len, args.batch_size, args.steps, args.device,
+                        vocab_size=args.vocab_size, compile=args.compile)
+        if args.json:
+            from plumbing.atomic import atomic_write_json
+
+            atomic_write_json(Path(args.json), out)

@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from theory.problem import InputError
+from plumbing.errors import InputError
 
 SPECS = ("rotten-tomatoes", "mixed", "imdb:PATH", "files:PATH[,PATH...]")
 ALLOWED = "allowed corpora: " + ", ".join(SPECS)

@@ -21,8 +21,8 @@ import numpy as np
 import tokenizers
 from tokenizers import Tokenizer
 
-from theory.io import atomic_path, atomic_write_json, atomic_write_text
-from theory.problem import InputError
+from plumbing.atomic import atomic_path, atomic_write_json, atomic_write_text
+from plumbing.validate import check_int
 
 from .corpora import load_corpus
 from .tokenizer import MIN_VOCAB, encode_documents, tokenizer_hash, train_bpe
@@ -66,8 +66,7 @@ def _load(folder: Path) -> Prepared | None:
 
 def prepare(spec: str, vocab_size: int, cache_dir: str | Path) -> Prepared:
     """Token ids of corpus `spec` under a BPE of `vocab_size` trained on its training split (cached)."""
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < MIN_VOCAB:
-        raise InputError(f"vocab_size must be an integer >= {MIN_VOCAB}, got {vocab_size!r}")
+    check_int("vocab_size", vocab_size, MIN_VOCAB)
     corpus = load_corpus(spec)
     folder = cache_folder(spec, vocab_size, corpus.provenance["sha256"], cache_dir)
     if (folder / "manifest.json").is_file():

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from theory.problem import InputError
+from plumbing.errors import InputError
+from plumbing.validate import check_int
 
 PRESETS = {
     "tiny": ("qwen2", dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
@@ -43,10 +44,8 @@ def model_config(preset: str, vocab_size: int, seq_len: int):
 
     if preset not in PRESETS:
         raise InputError(f"unknown model preset {preset!r}; allowed: {', '.join(PRESETS)} or a local checkpoint folder")
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 2:
-        raise InputError(f"vocab_size must be an integer >= 2, got {vocab_size!r}")
-    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
-        raise InputError(f"seq_len must be a positive integer, got {seq_len!r}")
+    check_int("vocab_size", vocab_size, 2, allow_numpy=False)
+    check_int("seq_len", seq_len, 1, allow_numpy=False)
     family, kw = PRESETS[preset]
     cls = Qwen2Config if family == "qwen2" else LlamaConfig
     return cls(vocab_size=vocab_size, max_position_embeddings=max(seq_len, 128), **kw)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from plumbing.errors import InputError
 from theory import metrics
-from theory.problem import InputError
 
 from .tokenizer import encode_documents, train_bpe
 

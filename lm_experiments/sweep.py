@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from plumbing.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
+from plumbing.config import claim_result_folder, load_dataclass_config
+from plumbing.errors import InputError
+from plumbing.validate import check_int, check_real
 from theory import metrics
-from theory.io import (atomic_write_csv, atomic_write_json, atomic_write_text, claim_result_folder,
-                       load_dataclass_config)
-from theory.problem import InputError
 
 from . import stats
 from .data import prepare
@@ -51,12 +52,10 @@ class SweepConfig:
         for name in ("lambdas", "seeds", "decay_modes"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for lam in self.lambdas:
-            if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not np.isfinite(lam) or lam < 0:
-                raise InputError(f"lambdas must be finite numbers >= 0, got {lam!r}")
+            check_real("lambdas", lam, 0)
         if not self.lambdas or not self.seeds or not self.decay_modes:
             raise InputError("lambdas, seeds and decay_modes must not be empty")
-        if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int) or self.vocab_size < 300:
-            raise InputError(f"vocab_size must be an integer >= 300, got {self.vocab_size!r}")
+        check_int("vocab_size", self.vocab_size, 300, allow_numpy=False)
         known = {f.name for f in fields(TrainConfig)} - {"weight_decay", "seed", "decay_mode", "vocab_size"}
         for key in self.train:
             if key not in known:

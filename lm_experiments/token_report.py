@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from theory.io import atomic_write_csv, atomic_write_json
+from plumbing.atomic import atomic_write_csv, atomic_write_json
 
 from . import stats
 from .corpora import load_corpus

@@ -13,7 +13,7 @@ import hashlib
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from theory.problem import InputError
+from plumbing.validate import check_int
 
 EOS = "<|endoftext|>"
 EOS_ID = 0
@@ -22,9 +22,7 @@ MIN_VOCAB = 300
 
 def train_bpe(texts: list, vocab_size: int) -> Tokenizer:
     """A byte-level BPE with at most `vocab_size` entries, trained on `texts`."""
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < MIN_VOCAB:
-        raise InputError(f"vocab_size must be an integer >= {MIN_VOCAB} (EOS + 256 bytes + merges), "
-                         f"got {vocab_size!r}")
+    check_int("vocab_size (EOS + 256 bytes + merges)", vocab_size, MIN_VOCAB)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

@@ -33,8 +33,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from theory.io import atomic_path, atomic_write_csv, atomic_write_json
-from theory.problem import InputError
+from plumbing.atomic import atomic_path, atomic_write_csv, atomic_write_json
+from plumbing.errors import InputError
+from plumbing.validate import check_int, check_real
 
 from .measure import TokenLoss, summarize
 from .model import DECAY_MODES, build_model, decay_groups, flops_per_token, n_params
@@ -72,23 +73,15 @@ class TrainConfig:
         if self.decay_mode not in DECAY_MODES:
             raise InputError(f"unknown decay mode {self.decay_mode!r}; allowed: {', '.join(DECAY_MODES)}")
         for name in ("seq_len", "batch_size", "steps", "eval_every", "eval_tokens", "checkpoint_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"{name} must be a positive integer, got {v!r}")
-        for name, low in (("lr", 0.0), ("weight_decay", None), ("grad_clip", None)):
-            v = getattr(self, name)
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            if not ok or (v <= 0 if low is not None else v < 0):
-                raise InputError(f"{name} must be a finite number {'> 0' if low is not None else '>= 0'}, got {v!r}")
-        if not (isinstance(self.min_lr_ratio, (int, float)) and 0 <= self.min_lr_ratio <= 1):
-            raise InputError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
-        if self.train_tokens is not None and (isinstance(self.train_tokens, bool) or not isinstance(
-                self.train_tokens, int) or self.train_tokens <= self.seq_len + 1):
-            raise InputError(f"train_tokens must be None or an integer > seq_len + 1, got {self.train_tokens!r}")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise InputError(f"warmup must be an integer >= 0, got {self.warmup!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InputError(f"seed must be an integer >= 0, got {self.seed!r}")
+            check_int(name, getattr(self, name), 1, allow_numpy=False)
+        check_real("lr", self.lr, 0, low_open=True)
+        check_real("weight_decay", self.weight_decay, 0)
+        check_real("grad_clip", self.grad_clip, 0)
+        check_real("min_lr_ratio", self.min_lr_ratio, 0, 1)
+        if self.train_tokens is not None:
+            check_int("train_tokens (None or > seq_len + 1)", self.train_tokens, self.seq_len + 2, allow_numpy=False)
+        check_int("warmup", self.warmup, 0, allow_numpy=False)
+        check_int("seed", self.seed, 0, allow_numpy=False)
         try:
             torch.device(self.device)
         except (RuntimeError, TypeError):

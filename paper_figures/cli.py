@@ -8,10 +8,10 @@ malformed result file exits with status 2 and one line on stderr naming the file
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from theory.problem import InputError
+from plumbing.cli import run_cli
+from plumbing.errors import InputError
 
 from .report import FIGURES, build_report
 
@@ -29,22 +29,21 @@ def main(argv=None) -> int:
         p.add_argument("--out", default="docs" if name == "docs" else "results/report",
                        help="output folder (default: %(default)s)")
     args = ap.parse_args(argv)
-    try:
-        results, out = Path(args.results), Path(args.out)
-        if args.command == "report":
-            done = build_report(results, out)
-            print(f"wrote {out / 'report.md'} and {out / 'report.html'}; made: {', '.join(done['made']) or 'nothing'}")
-            for k, v in done["missing"].items():
-                print(f"not made: {k}: {v}")
-        else:
-            if not results.is_dir():
-                raise InputError(f"--results must be a folder of result files, got {args.results!r}")
-            from .docs import make as docs
+    return run_cli(lambda: _dispatch(args))
 
-            maker = docs if args.command == "docs" else FIGURES[args.command].make
-            for p in maker(results, out):
-                print(p)
-    except InputError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    return 0
+
+def _dispatch(args) -> None:
+    results, out = Path(args.results), Path(args.out)
+    if args.command == "report":
+        done = build_report(results, out)
+        print(f"wrote {out / 'report.md'} and {out / 'report.html'}; made: {', '.join(done['made']) or 'nothing'}")
+        for k, v in done["missing"].items():
+            print(f"not made: {k}: {v}")
+    else:
+        if not results.is_dir():
+            raise InputError(f"--results must be a folder of result files, got {args.results!r}")
+        from .docs import make as docs
+
+        maker = docs if args.command == "docs" else FIGURES[args.command].make
+        for p in maker(results, out):
+            print(p)

@@ -10,9 +10,9 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 
-from theory.io import read_result_csv as read_csv  # noqa: E402,F401  (re-exported for the figure modules)
-from theory.io import save_figure as save  # noqa: E402,F401
-from theory.problem import InputError  # noqa: E402
+from plumbing.atomic import save_figure as save  # noqa: E402,F401
+from plumbing.errors import InputError  # noqa: E402
+from plumbing.results import read_result_csv as read_csv  # noqa: E402,F401  (re-exported for the figure modules)
 
 PAPER = ("paper: OpenELM/Qwen2 270M-3B, IMDB (25k reviews), BPE 32k, seq 128, 10k steps, AdamW, "
          "weight decay 0-2, 5 seeds, measured on the training set")

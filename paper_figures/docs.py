@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from theory.io import atomic_write_bytes
+from plumbing.atomic import atomic_write_bytes
 
 from . import fig1, fig5, sim_figs
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch, Rectangle
 
-from theory.io import atomic_write_text
+from plumbing.atomic import atomic_write_text
 
 from .common import as_bool, lm_dirs, read_csv, save
 

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from theory.io import atomic_write_text
-from theory.problem import InputError
+from plumbing.atomic import atomic_write_text
+from plumbing.errors import InputError
 
 from . import fig1, fig2, fig3, fig4, fig5, sim_figs, table1, theory_figs
 from .common import PAPER, lm_dirs, lm_label, lm_runs, read_json

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from theory.io import atomic_write_csv, atomic_write_text
+from plumbing.atomic import atomic_write_csv, atomic_write_text
 
 from .common import lm_dirs, lm_label, read_csv
 

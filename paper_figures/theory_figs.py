@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from theory.io import atomic_write_bytes, atomic_write_text
-from theory.problem import InputError
+from plumbing.atomic import atomic_write_bytes, atomic_write_text
+from plumbing.errors import InputError
 
 from .common import need, read_json
 

@@ -10,9 +10,9 @@ share_below_p99_count.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from theory.problem import InputError
+from plumbing.cli import run_cli
+from plumbing.errors import InputError
 
 
 def main(argv=None) -> int:
@@ -36,35 +36,34 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", default="100,300,1000", help="comma-separated V values")
 
     args = ap.parse_args(argv)
-    try:
-        if args.command == "run":
-            from .config import load_config
-            from .figures import all_figures
-            from .run import run_grid
+    return run_cli(lambda: _dispatch(args))
 
-            summary = run_grid(load_config(args.config), args.out, args.device, progress=not args.no_progress)
-            all_figures(args.out)
-            print(summary.groupby(["model", "optimizer"])[["max_abs_diff_to_theory"]].max().to_string())
-            print(f"wrote {args.out}/summary.csv and figures")
-        elif args.command == "languages":
-            from .languages import write_languages
 
-            table = write_languages(args.out)
-            print(table.to_string(index=False))
-        elif args.command == "figures":
-            from .figures import all_figures
+def _dispatch(args) -> None:
+    if args.command == "run":
+        from .config import load_config
+        from .figures import all_figures
+        from .run import run_grid
 
-            for path in all_figures(args.out):
-                print(path)
-        elif args.command == "bench":
-            from .bench import run_bench
+        summary = run_grid(load_config(args.config), args.out, args.device, progress=not args.no_progress)
+        all_figures(args.out)
+        print(summary.groupby(["model", "optimizer"])[["max_abs_diff_to_theory"]].max().to_string())
+        print(f"wrote {args.out}/summary.csv and figures")
+    elif args.command == "languages":
+        from .languages import write_languages
 
-            try:
-                sizes = tuple(int(v) for v in args.sizes.split(","))
-            except ValueError:
-                raise InputError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
-            run_bench(args.max_seconds, sizes)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        table = write_languages(args.out)
+        print(table.to_string(index=False))
+    elif args.command == "figures":
+        from .figures import all_figures
+
+        for path in all_figures(args.out):
+            print(path)
+    elif args.command == "bench":
+        from .bench import run_bench
+
+        try:
+            sizes = tuple(int(v) for v in args.sizes.split(","))
+        except ValueError:
+            raise InputError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+        run_bench(args.max_seconds, sizes)

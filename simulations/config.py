@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
-from theory.io import load_dataclass_config
-from theory.problem import InputError
+from plumbing.config import load_dataclass_config
+from plumbing.errors import InputError
+from plumbing.validate import check_int, check_real
 
 MODELS = ("ufm-unconstrained", "ufm-relu", "softmax-regression", "mlp")
 OPTIMIZERS = ("gd", "adam", "adamw", "lbfgs")
@@ -53,10 +53,8 @@ class SimConfig:
         object.__setattr__(self, "lr", {**SimConfig.__dataclass_fields__["lr"].default_factory(), **self.lr})
         object.__setattr__(self, "steps", {**SimConfig.__dataclass_fields__["steps"].default_factory(),
                                            **self.steps})
-        if isinstance(self.V, bool) or not isinstance(self.V, int) or self.V < 2:
-            raise InputError(f"V must be an integer >= 2, got {self.V!r}")
-        if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha > 0):
-            raise InputError(f"alpha must be > 0, got {self.alpha!r}")
+        check_int("V", self.V, 2, allow_numpy=False)
+        check_real("alpha", self.alpha, 0, low_open=True)
         for m in self.models:
             if m not in MODELS:
                 raise InputError(f"unknown model {m!r}; allowed: {', '.join(MODELS)}")
@@ -64,27 +62,19 @@ class SimConfig:
             if o not in OPTIMIZERS:
                 raise InputError(f"unknown optimizer {o!r}; allowed: {', '.join(OPTIMIZERS)}")
         for lam in self.lambdas + self.adamw_lambdas:
-            if isinstance(lam, bool) or not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
-                raise InputError(f"lambdas must be finite numbers >= 0, got {lam!r}")
+            check_real("lambdas", lam, 0)
         for name in ("lr", "steps"):
             for key in getattr(self, name):
                 if key not in OPTIMIZERS:
                     raise InputError(f"unknown optimizer {key!r} in {name}; allowed: {', '.join(OPTIMIZERS)}")
-        for o in self.optimizers:
-            lr = self.lr.get(o)
-            if not (isinstance(lr, (int, float)) and lr > 0):
-                raise InputError(f"lr[{o!r}] must be a number > 0, got {lr!r}")
-        for o in self.optimizers:
-            st = self.steps.get(o)
-            if isinstance(st, bool) or not isinstance(st, int) or st < self.checkpoints:
-                raise InputError(f"steps[{o!r}] must be an integer >= checkpoints ({self.checkpoints}), got {st!r}")
         for name in ("checkpoints", "input_dim", "hidden", "equal_mass_bins"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"{name} must be a positive integer, got {v!r}")
-        if self.d is not None and (not isinstance(self.d, int) or self.d < 1):
-            raise InputError(f"d must be a positive integer, got {self.d!r}")
-        if not 0 < self.low_percentile < 100:
+            check_int(name, getattr(self, name), 1, allow_numpy=False)
+        for o in self.optimizers:
+            check_real(f"lr[{o!r}]", self.lr.get(o), 0, low_open=True)
+            check_int(f"steps[{o!r}] (at least checkpoints)", self.steps.get(o), self.checkpoints, allow_numpy=False)
+        if self.d is not None:
+            check_int("d", self.d, 1, allow_numpy=False)
+        if not (check_real("low_percentile", self.low_percentile, 0, 100, low_open=True) < 100):
             raise InputError(f"low_percentile must be in (0, 100), got {self.low_percentile!r}")
         if not self.seeds:
             raise InputError("seeds must not be empty")

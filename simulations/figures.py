@@ -10,7 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from theory.io import read_result_csv, save_figure  # noqa: E402
+from plumbing.atomic import save_figure  # noqa: E402
+from plumbing.results import read_result_csv
 
 
 def _read(path: Path) -> pd.DataFrame:

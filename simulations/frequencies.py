@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from theory.counts import zipf_counts
-from theory.io import read_counts_file
-from theory.problem import InputError
+from plumbing.errors import InputError
+from plumbing.validate import check_real
+from theory.counts import read_counts_file, zipf_counts
 
 SPECS = ("zipf", "step", "wordfreq:LANG", "a path to a counts file")
 WORDLIST = "best"  # wordfreq's largest list for each language
@@ -26,15 +26,7 @@ def _check_V(V) -> int:
 
 
 def _real(name: str, value) -> float:
-    if isinstance(value, bool):
-        raise InputError(f"{name} must be a number, got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(x):
-        raise InputError(f"{name} must be finite, got {value!r}")
-    return x
+    return check_real(name, value, parse=True)
 
 
 def step_counts(V: int, frac: float, ratio: float, total: float | None = None) -> np.ndarray:
@@ -115,7 +107,7 @@ def class_counts(spec, V: int | None = None, alpha: float = 1.0, total: float | 
     "zipf"          theory.counts.zipf_counts(V, alpha, total)
     "step"          step_counts(V, step_frac, step_ratio, total)
     "wordfreq:LANG" wordfreq_counts(LANG, V, total): the top V words of a real frequency list
-    anything else   a counts file (theory.io.read_counts_file: .npy, or one number per line), its top V
+    anything else   a counts file (theory.counts.read_counts_file: .npy, or one number per line), its top V
                     counts when V is given (V must not exceed the file's length); `total` does not apply.
     """
     if isinstance(spec, str) and spec == "zipf":

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from theory.io import atomic_write_text, save_figure
+from plumbing.atomic import atomic_write_text, save_figure
+from plumbing.errors import InputError
 from theory.metrics import low_frequency_mask
-from theory.problem import InputError, check_counts
+from theory.problem import check_counts
 
 from .frequencies import available_languages, wordfreq_counts
 

@@ -26,8 +26,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from plumbing.atomic import atomic_write_csv, atomic_write_json
+from plumbing.config import claim_result_folder
 from theory import metrics
-from theory.io import atomic_write_csv, atomic_write_json, claim_result_folder
 from theory.problem import Problem
 from theory.relu import relu_closed_form
 from theory.unconstrained import solve_unconstrained

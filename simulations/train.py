@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from theory.problem import InputError
+from plumbing.errors import InputError
 
 
 @dataclass

@@ -1,7 +1,8 @@
 import os
 
 import numpy as np
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 
 # CI runs derandomized (the same examples every time); locally hypothesis explores new ones.
 settings.register_profile("default", deadline=None, max_examples=40)

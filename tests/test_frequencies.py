@@ -3,11 +3,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
+from plumbing.errors import InputError
 from simulations.frequencies import available_languages, class_counts, step_counts, wordfreq_counts
 from simulations.languages import COLUMNS, language_stats, mass_prefix_size, write_languages
-from theory.problem import InputError
 
 # two small word lists keep the file fast (the English list alone has 321k words)
 SMALL_LANGS = ["lv", "ms"]

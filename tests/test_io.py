@@ -1,4 +1,4 @@
-"""theory.io: a result file is either the old one or the new one, never a partial write."""
+"""plumbing.atomic: a result file is either the old one or the new one, never a partial write."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from theory.io import atomic_path, atomic_write_bytes
+from plumbing.atomic import atomic_path, atomic_write_bytes
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):

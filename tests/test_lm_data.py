@@ -13,12 +13,11 @@ from hypothesis import strategies as st
 from tokenizers import pre_tokenizers
 
 from lm_experiments import stats
-from lm_experiments.corpora import (SPECS, clean_documents, documents_sha256, is_heldout, load_corpus,
-                                    split_documents)
+from lm_experiments.corpora import SPECS, clean_documents, documents_sha256, is_heldout, load_corpus, split_documents
 from lm_experiments.data import prepare
 from lm_experiments.tokenizer import EOS, encode_documents, tokenizer_hash, train_bpe
+from plumbing.errors import InputError
 from theory import metrics
-from theory.problem import InputError
 
 TEXTS = ([f"review {i}: the film was {'good' if i % 3 else 'dull'} and the plot {'moved' if i % 2 else 'dragged'}"
           for i in range(300)]

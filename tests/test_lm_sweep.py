@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from lm_experiments.sweep import SweepConfig, load_sweep_config, run_sweep, table1
-from theory.problem import InputError
+from plumbing.errors import InputError
 
 WORDS = ("the film was good bad long short funny dull plot actor scene story great awful music end "
          "quiet bright zebra quokka axolotl").split()

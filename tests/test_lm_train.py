@@ -17,10 +17,17 @@ import torch
 from lm_experiments import train as train_mod
 from lm_experiments.bench import run_bench
 from lm_experiments.measure import TokenLoss, learning_speeds, summarize
-from lm_experiments.model import (DECAY_MODES, PRESETS, build_model, decay_groups, flops_per_token, model_config,
-                                  n_params)
+from lm_experiments.model import (
+    DECAY_MODES,
+    PRESETS,
+    build_model,
+    decay_groups,
+    flops_per_token,
+    model_config,
+    n_params,
+)
 from lm_experiments.train import TrainConfig, lr_at, train_run
-from theory.problem import InputError
+from plumbing.errors import InputError
 
 V = 300
 BASE = dict(preset="tiny", vocab_size=V, seq_len=16, batch_size=4, steps=30, warmup=3, lr=3e-3, weight_decay=1.0,

@@ -1,10 +1,19 @@
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from theory.metrics import (average_loss, balanced_loss, cross_entropy, equal_mass_bins, learning_speed,
-                            low_frequency_mask, per_class_mean_loss, power_of_3_bins)
-from theory.problem import InputError
+from plumbing.errors import InputError
+from theory.metrics import (
+    average_loss,
+    balanced_loss,
+    cross_entropy,
+    equal_mass_bins,
+    learning_speed,
+    low_frequency_mask,
+    per_class_mean_loss,
+    power_of_3_bins,
+)
 
 counts_with_zeros = st.lists(st.integers(0, 10_000), min_size=1, max_size=60).map(np.array)
 

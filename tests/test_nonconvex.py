@@ -8,9 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
 
-from theory.nonconvex import (NonconvexResult, objective_and_grad, per_class_loss, projected_gradient_norm,
-                              solve_nonconvex, spurious_minima)
-from theory.problem import InputError, Problem
+from plumbing.errors import InputError
+from theory.nonconvex import (
+    NonconvexResult,
+    objective_and_grad,
+    per_class_loss,
+    projected_gradient_norm,
+    solve_nonconvex,
+    spurious_minima,
+)
+from theory.problem import Problem
 from theory.relu import relu_closed_form
 from theory.unconstrained import factors_from_logits, solve_unconstrained
 

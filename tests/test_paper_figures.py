@@ -18,7 +18,7 @@ from PIL import Image
 from paper_figures import fig1, fig2, fig3, fig5, sim_figs, table1, theory_figs
 from paper_figures.cli import main
 from paper_figures.report import FIGURES, build_report
-from theory.problem import InputError
+from plumbing.errors import InputError
 
 LAMS = (0.0, 0.5, 1.0)
 PIECES = ["The", " film", " was", " a", " quokka", ".", "\n", "NA", " <b>&", " $x$", " un", "believ", "able"]

@@ -1,6 +1,7 @@
 import numpy as np
 import sympy as sp
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from theory import symbolic

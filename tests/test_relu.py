@@ -3,11 +3,13 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import assume, given, strategies as st
-
 from conftest import counts_st, scale_st
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from plumbing.errors import InputError
 from theory import symbolic
-from theory.problem import InputError, Problem
+from theory.problem import Problem
 from theory.relu import relu_closed_form, relu_collapse_count, relu_dloss_dlambda
 
 

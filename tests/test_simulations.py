@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
+from plumbing.errors import InputError
 from simulations.config import PRESETS, SimConfig, load_config
 from simulations.run import count_table, effective_lambda, run_grid
 from simulations.train import build, train
-from theory.problem import InputError, Problem
+from theory.problem import Problem
 from theory.relu import relu_closed_form
 from theory.unconstrained import solve_unconstrained
 

@@ -37,9 +37,9 @@ def test_lbfgs_reaches_the_relu_closed_form_when_d_exceeds_v():
 def test_rare_tokens_learn_slower_in_a_real_text_lm(tmp_path):
     import pandas as pd
 
-    from theory.metrics import learning_speed
     from lm_experiments.data import prepare
     from lm_experiments.train import TrainConfig, train_run
+    from theory.metrics import learning_speed
 
     p = prepare("rotten-tomatoes", 4096, tmp_path / "data")
     cfg = TrainConfig(vocab_size=4096, steps=120, eval_every=30, checkpoint_every=120, train_tokens=32768,

@@ -2,13 +2,14 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from conftest import counts_st, scale_st
-from theory.problem import InputError, Problem
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plumbing.errors import InputError
+from theory.problem import Problem
 from theory.relu import relu_closed_form
-from theory.unconstrained import (Groups, balanced_closed_form, balanced_collapse_mu, certify_full,
-                                  solve_unconstrained)
+from theory.unconstrained import Groups, balanced_closed_form, balanced_collapse_mu, certify_full, solve_unconstrained
 
 
 def _p(counts, c):

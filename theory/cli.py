@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import numpy as np
 
-from .io import parse_counts, read_counts_file
-from .problem import InputError, Problem
+from plumbing.cli import run_cli
+from plumbing.errors import InputError
+
+from .counts import parse_counts, read_counts_file
+from .problem import Problem
 
 
 def _add_problem_args(p: argparse.ArgumentParser) -> None:
@@ -123,20 +125,19 @@ def main(argv=None) -> int:
     p.add_argument("--skip-cvxpy", action="store_true", help="leave out the cvxpy comparison")
 
     args = ap.parse_args(argv)
-    try:
-        if args.command == "solve":
-            _print(run_solve(_problem(args), args.model, args.tol), args.json)
-        elif args.command == "closed-form":
-            _print(run_closed_form(_problem(args), args.model), args.json)
-        elif args.command == "verify":
-            from .verify import write_report
+    return run_cli(lambda: _dispatch(args))
 
-            write_report(args.out)
-        elif args.command == "bench":
-            from .bench import run_bench
 
-            run_bench(max_seconds=args.max_seconds, with_cvxpy=not args.skip_cvxpy)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+def _dispatch(args) -> None:
+    if args.command == "solve":
+        _print(run_solve(_problem(args), args.model, args.tol), args.json)
+    elif args.command == "closed-form":
+        _print(run_closed_form(_problem(args), args.model), args.json)
+    elif args.command == "verify":
+        from .verify import write_report
+
+        write_report(args.out)
+    elif args.command == "bench":
+        from .bench import run_bench
+
+        run_bench(max_seconds=args.max_seconds, with_cvxpy=not args.skip_cvxpy)

@@ -1,10 +1,15 @@
-"""Class-count vectors used across the toolkit."""
+"""Class-count vectors: Zipf counts, and counts read from a file or a comma-separated list."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
-from .problem import InputError
+from plumbing.errors import InputError
+
+from .problem import check_counts
 
 
 def zipf_counts(V: int, alpha: float = 1.0, total: float | None = None) -> np.ndarray:
@@ -24,3 +29,29 @@ def zipf_counts(V: int, alpha: float = 1.0, total: float | None = None) -> np.nd
         raise InputError(f"total must be >= V = {V} so every class has a sample, got {total!r}")
     p = k**-alpha
     return np.maximum(1.0, np.round(total * p / p.sum()))
+
+
+def read_counts_file(path: str | os.PathLike) -> np.ndarray:
+    """Counts from a .npy file or a text file with one number per line (blank lines and # comments skipped)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            values = np.load(path, allow_pickle=False)
+        else:
+            lines = [ln.split("#", 1)[0].strip() for ln in path.read_text().splitlines()]
+            values = [float(x) for x in lines if x]
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read counts file {str(path)!r}: {exc}") from exc
+    return check_counts(values)
+
+
+def parse_counts(text: str) -> np.ndarray:
+    """'100,50,20' -> array([100., 50., 20.]), or InputError naming the bad item."""
+    items = [x.strip() for x in str(text).split(",")]
+    out = []
+    for x in items:
+        try:
+            out.append(float(x))
+        except ValueError:
+            raise InputError(f"counts must be comma-separated numbers, got {x!r} in {text!r}") from None
+    return check_counts(out)

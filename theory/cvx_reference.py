@@ -12,7 +12,9 @@ import time
 
 import numpy as np
 
-from .problem import InputError, Problem
+from plumbing.errors import InputError
+
+from .problem import Problem
 
 
 def solve_cvxpy(problem: Problem, solver: str = "CLARABEL", **solver_opts) -> dict:

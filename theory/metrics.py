@@ -10,7 +10,7 @@ import numpy as np
 from scipy.integrate import trapezoid
 from scipy.special import logsumexp
 
-from .problem import InputError
+from plumbing.errors import InputError
 
 
 def cross_entropy(logits: np.ndarray, target: np.ndarray) -> np.ndarray:

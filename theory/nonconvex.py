@@ -14,11 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from scipy.optimize import minimize
 from scipy.special import logsumexp
+from threadpoolctl import threadpool_limits
 
-from .problem import InputError, Problem
+from plumbing.errors import InputError
+from plumbing.validate import check_int
+
+from .problem import Problem
 
 MODELS = ("unconstrained", "relu")
 
@@ -93,8 +96,7 @@ def solve_nonconvex(problem: Problem, model: str, restarts: int = 8, seed: int =
     `solve_unconstrained` when d >= V). Any d >= 1 is allowed.
     """
     _check_model(model)
-    if isinstance(restarts, bool) or not isinstance(restarts, (int, np.integer)) or restarts < 1:
-        raise InputError(f"restarts must be a positive integer, got {restarts!r}")
+    check_int("restarts", restarts, 1)
     V, d = problem.V, problem.d
     nW = V * d
     rng = np.random.default_rng(seed)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-class InputError(ValueError):
-    """Bad user input. The message names the value and what is allowed; the CLIs print it as one line."""
+from plumbing.errors import InputError
+from plumbing.validate import check_int, check_real
 
 
 def check_counts(counts) -> np.ndarray:
@@ -35,13 +34,7 @@ def check_counts(counts) -> np.ndarray:
 
 def check_lambda(name: str, value) -> float:
     """Return a weight decay as float, or raise InputError unless it is a finite number >= 0."""
-    try:
-        lam = float(value)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{name} must be a number >= 0, got {value!r}") from exc
-    if not math.isfinite(lam) or lam < 0:
-        raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
-    return lam
+    return check_real(name, value, 0, parse=True)
 
 
 @dataclass(frozen=True)
@@ -59,10 +52,7 @@ class Problem:
         object.__setattr__(self, "counts", n)
         object.__setattr__(self, "lambda_w", check_lambda("lambda_w", self.lambda_w))
         object.__setattr__(self, "lambda_h", check_lambda("lambda_h", self.lambda_h))
-        d = self.V if self.d is None else self.d
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-            raise InputError(f"d must be a positive integer, got {self.d!r}")
-        object.__setattr__(self, "d", int(d))
+        object.__setattr__(self, "d", check_int("d", self.V if self.d is None else self.d, 1))
 
     @property
     def V(self) -> int:

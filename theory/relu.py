@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from plumbing.errors import InputError
+
 from .metrics import average_loss, balanced_loss
-from .problem import InputError, Problem
+from .problem import Problem
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from scipy.special import logsumexp, xlogy
+from threadpoolctl import threadpool_limits
+
+from plumbing.errors import InputError
 
 from .metrics import average_loss, balanced_loss
-from .problem import InputError, Problem
+from .problem import Problem
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,16 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from plumbing.atomic import atomic_savefig, atomic_write_bytes, atomic_write_json, atomic_write_text
+
 from . import symbolic
 from .counts import zipf_counts
-from .io import atomic_savefig, atomic_write_bytes, atomic_write_json, atomic_write_text
 from .metrics import average_loss, balanced_loss
 from .nonconvex import solve_nonconvex, spurious_minima
 from .problem import Problem
 from .proposition import implied_M, proposition_loss, shift_response
 from .relu import relu_closed_form, relu_dloss_dlambda
-from .unconstrained import (balanced_closed_form, balanced_collapse_mu, certify_full,
-                            solve_unconstrained)
+from .unconstrained import balanced_closed_form, balanced_collapse_mu, certify_full, solve_unconstrained
 
 VERDICTS = ("holds", "fails", "holds under stated conditions", "not checkable as stated")
 SCALES = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)  # c = lambda N
@@ -654,7 +654,7 @@ def write_report(out: str) -> dict:
     """Compute everything, then write the report files atomically into `out`."""
     from pathlib import Path
 
-    from .problem import InputError
+    from plumbing.errors import InputError
 
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -1,0 +1,66 @@
+"""Configs as data (a preset name or a TOML/JSON file of dataclass fields) and the result-folder guard."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .errors import InputError
+
+
+def config_digest(config: dict) -> str:
+    """The first 16 hex digits of SHA-256 of the config as canonical JSON (sorted keys)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def claim_result_folder(out: str | os.PathLike, config: dict) -> dict:
+    """Check that a resumable job may write into `out`: not a file, and any out/config.json there was written
+    by the same config. Returns the record to write as out/config.json ({"digest", "config"}); writes nothing."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out must be a folder, got the file {str(out)!r}")
+    digest = config_digest(config)
+    if (out / "config.json").exists():
+        old = json.loads((out / "config.json").read_text()).get("digest")
+        if old != digest:
+            raise InputError(f"{str(out)!r} holds results of another config (digest {old}, now {digest}); "
+                             "use a new --out folder")
+    return {"digest": digest, "config": config}
+
+
+def load_dataclass_config(spec: str, presets: dict, default: str, overrides: dict | None = None):
+    """A config: the name of a preset, or a .toml/.json file of dataclass fields on top of a preset.
+
+    The file may name its starting preset with the key `base` (default `default`); any key that is not a
+    field of the dataclass is refused with the list of allowed keys. Configs are data, never code.
+    """
+    import dataclasses
+    import tomllib
+
+    if spec in presets:
+        base, data = presets[spec], {}
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise InputError(f"config must be one of {', '.join(presets)} or a .toml/.json file, got {spec!r}")
+        try:
+            text = path.read_text()
+            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (ValueError, OSError) as exc:
+            raise InputError(f"cannot read config {spec!r}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InputError(f"config {spec!r} must hold a table of keys, got {type(data).__name__}")
+        name = data.pop("base", default)
+        if name not in presets:
+            raise InputError(f"base must be one of {', '.join(presets)}, got {name!r}")
+        base = presets[name]
+        data.setdefault("name", path.stem)
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    known = {f.name for f in dataclasses.fields(base)}
+    for key in data:
+        if key not in known:
+            raise InputError(f"unknown config key {key!r}; allowed: {', '.join(sorted(known))}")
+    return dataclasses.replace(base, **data)
