@@ -12,14 +12,7 @@ import json
 from pathlib import Path
 
 from plumbing.cli import run_cli
-from plumbing.errors import InputError
-
-
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise InputError(f"{what} must be comma-separated integers, got {text!r}") from None
+from plumbing.validate import parse_int_list
 
 
 def main(argv=None) -> int:
@@ -89,7 +82,7 @@ def _dispatch(args) -> None:
     elif args.command == "stats":
         from .token_report import write_stats
 
-        write_stats(args.corpus, _ints(args.sizes, "--sizes"), Path(args.out))
+        write_stats(args.corpus, parse_int_list("--sizes", args.sizes, 1), Path(args.out))
     elif args.command == "bench":
         from .bench import run_bench
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from plumbing.cli import run_cli
-from plumbing.errors import InputError
+from plumbing.validate import parse_int_list
 
 
 def main(argv=None) -> int:
@@ -62,8 +62,4 @@ def _dispatch(args) -> None:
     elif args.command == "bench":
         from .bench import run_bench
 
-        try:
-            sizes = tuple(int(v) for v in args.sizes.split(","))
-        except ValueError:
-            raise InputError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
-        run_bench(args.max_seconds, sizes)
+        run_bench(args.max_seconds, tuple(parse_int_list("--sizes", args.sizes, 2)))

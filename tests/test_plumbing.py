@@ -1,0 +1,92 @@
+"""plumbing.validate and plumbing.cli: one rule per helper, one line per bad input."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from plumbing.cli import run_cli
+from plumbing.errors import InputError
+from plumbing.validate import check_choice, check_int, check_real, parse_int_list
+
+
+@given(st.integers(-10**6, 10**6), st.integers(-100, 100), st.integers(0, 100))
+def test_check_int_accepts_exactly_the_integers_within_bounds(v, low, width):
+    high = low + width
+    if low <= v <= high:
+        assert check_int("x", v, low, high) == v
+    else:
+        with pytest.raises(InputError, match=r"x must be an integer >= .* and <= .*, got"):
+            check_int("x", v, low, high)
+
+
+@pytest.mark.parametrize("bad", [True, False, 1.0, "3", None, 2.5])
+def test_check_int_refuses_booleans_floats_and_strings(bad):
+    with pytest.raises(InputError, match="must be an integer"):
+        check_int("steps", bad, 1)
+
+
+def test_check_int_takes_numpy_integers_only_where_allowed():
+    assert check_int("d", np.int64(4), 1) == 4 and type(check_int("d", np.int64(4), 1)) is int
+    with pytest.raises(InputError):
+        check_int("d", np.int64(4), 1, allow_numpy=False)
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_check_real_accepts_exactly_the_finite_numbers_in_range(v):
+    ok = math.isfinite(v) and 0 < v <= 10
+    if ok:
+        assert check_real("lr", v, 0, 10, low_open=True) == v
+    else:
+        with pytest.raises(InputError, match=r"lr must be a finite number > 0 and <= 10, got"):
+            check_real("lr", v, 0, 10, low_open=True)
+
+
+def test_check_real_parses_strings_only_when_asked():
+    assert check_real("lambda_w", "1e-3", 0, parse=True) == 1e-3
+    with pytest.raises(InputError):
+        check_real("lambda_w", "1e-3", 0)
+    with pytest.raises(InputError, match="got 'nan'"):
+        check_real("lambda_w", "nan", 0, parse=True)
+    with pytest.raises(InputError):
+        check_real("lambda_w", True, 0)
+
+
+def test_check_choice_and_int_lists_name_the_bad_value():
+    assert check_choice("model", "a", ("a", "b")) == "a"
+    with pytest.raises(InputError, match="model must be one of a, b; got 'c'"):
+        check_choice("model", "c", ("a", "b"))
+    assert parse_int_list("--sizes", "100, 300") == [100, 300]
+    with pytest.raises(InputError, match="--sizes must be comma-separated integers, got '1,x'"):
+        parse_int_list("--sizes", "1,x")
+
+
+def test_run_cli_prints_an_input_error_as_one_line_and_returns_2(capsys):
+    def body():
+        raise InputError("counts must be > 0,\n   got -1")
+
+    assert run_cli(body) == 2
+    err = capsys.readouterr().err
+    assert err == "error: counts must be > 0, got -1\n"
+
+
+def test_run_cli_returns_0_when_the_body_succeeds(capsys):
+    assert run_cli(lambda: print("ok")) == 0
+    assert capsys.readouterr().out == "ok\n"
+
+
+def test_a_closed_pipe_ends_a_command_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("from plumbing.cli import run_cli\n"
+            "def body():\n"
+            "    for i in range(200000):\n"
+            "        print(i)\n"
+            "raise SystemExit(run_cli(body))\n")
+    proc = subprocess.run(f"{sys.executable} -c '{code}' | head -n 2", shell=True, capture_output=True, text=True,
+                          cwd=str(tmp_path), env={"PYTHONPATH": str(__import__('pathlib').Path(__file__).parents[1])})
+    assert proc.stdout == "0\n1\n"
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
