@@ -1,16 +1,21 @@
-"""Theory: per-class loss against n_k, theory vs numerics. Copies the figures that `python -m theory verify`
-made (theory/*.png) into the output folder and writes the verdict table of its report as Markdown.
+"""Theory: per-class loss against n_k, theory vs numerics. REDRAWS the figures of `python -m theory verify`
+from the tables it saved (theory/*.csv), with its own drawing code (theory.figures), into the output folder
+as theory_<name>.png, and writes the verdict table of its report as Markdown.
 
 Data: theory/report.json ({"meta": ..., "claims": [{"id", "claim", "verdict", "explanation", ...}]}) and the
-PNGs theory/{relu_loss_vs_count, unconstrained_loss_vs_count, average_vs_balanced, sensitivity, implied_M}.png
-(each copied when present)."""
+tables theory.figures.FIGURES names for each figure (per_class_loss.csv, lambda_sweep.csv, sensitivity.csv,
+relu_closed_form__lbfgs_per_class.csv, unconstrained_optimum__lbfgs_per_class.csv,
+proposition_as_stated__implied_M.csv). A figure is drawn when its tables are there and left out when none
+is (a folder from before the tables existed); a partial or malformed set is an InputError naming the file.
+The PNGs in theory/ are never read."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from plumbing.atomic import atomic_write_bytes, atomic_write_text
+from plumbing.atomic import atomic_write_text
 from plumbing.errors import InputError
+from theory import figures as theory_figures
 
 from .common import need, read_json
 
@@ -22,9 +27,16 @@ DIFFERS = ("the paper states its proposition without defining M and without a pr
 FIGURES = ("relu_loss_vs_count", "unconstrained_loss_vs_count", "average_vs_balanced", "sensitivity", "implied_M")
 
 
+def _drawable(results: Path) -> list[str]:
+    """The figures (names of FIGURES) with at least one of their tables in results/theory."""
+    t = Path(results) / "theory"
+    return [n for n in FIGURES if any((t / table).is_file() for table in theory_figures.FIGURES[f"{n}.png"])]
+
+
 def inputs(results: Path) -> list[Path]:
     t = Path(results) / "theory"
-    return [t / "report.json"] + [t / f"{n}.png" for n in FIGURES if (t / f"{n}.png").is_file()]
+    tables = dict.fromkeys(table for n in _drawable(results) for table in theory_figures.FIGURES[f"{n}.png"])
+    return [t / "report.json"] + [t / table for table in tables]
 
 
 def claims(results: Path) -> list[dict]:
@@ -51,9 +63,7 @@ def verdict_table(results: Path) -> str:
 
 
 def make(results: Path, out: Path) -> list[Path]:
-    paths = [atomic_write_text(Path(out) / f"{NAME}.md", verdict_table(results) + "\n")]
-    for name in FIGURES:
-        src = Path(results) / "theory" / f"{name}.png"
-        if src.is_file():
-            paths.append(atomic_write_bytes(Path(out) / f"theory_{name}.png", src.read_bytes()))
-    return paths
+    table = verdict_table(results)
+    names = [f"{n}.png" for n in _drawable(results)]
+    figs = theory_figures.redraw(Path(results) / "theory", out, prefix="theory_", names=names) if names else []
+    return [atomic_write_text(Path(out) / f"{NAME}.md", table + "\n")] + figs

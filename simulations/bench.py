@@ -14,7 +14,7 @@ import torch
 
 from theory.counts import zipf_counts
 from theory.problem import Problem
-from theory.unconstrained import solve_unconstrained
+from theory.solve import solve
 
 from .train import build, train
 
@@ -24,7 +24,7 @@ LAMBDAS = (1e-5, 3e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3)
 def bench_one(V: int, optimizer: str, lr: float, max_seconds: float, target: float = 1e-3,
               chunk: int = 20) -> dict:
     counts = zipf_counts(V, 1.0)
-    theory = np.array([solve_unconstrained(Problem(counts, lam, lam), tol=1e-9).per_class_loss for lam in LAMBDAS])
+    theory = np.array([solve(Problem(counts, lam, lam), "ufm-unconstrained", tol=1e-9).per_class_loss for lam in LAMBDAS])
     batch = build("ufm-unconstrained", counts, [0] * len(LAMBDAS), V, 1, 1, 0.0)
     lam = torch.tensor(LAMBDAS, dtype=torch.float64)
     t0 = time.perf_counter()

@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, field
 from plumbing.config import load_dataclass_config
 from plumbing.errors import InputError
 from plumbing.validate import check_int, check_real
+from theory.problem import MODELS as THEORY_MODELS
 
-MODELS = ("ufm-unconstrained", "ufm-relu", "softmax-regression", "mlp")
+MODELS = THEORY_MODELS + ("softmax-regression", "mlp")  # the UFM models are the ones theory solves
 OPTIMIZERS = ("gd", "adam", "adamw", "lbfgs")
 
 

@@ -11,7 +11,7 @@ from theory.problem import Problem
 from theory.relu import relu_closed_form
 
 KEYS = {"model", "counts", "lambda_w", "lambda_h", "d", "per_class_loss", "objective", "average_loss",
-        "balanced_loss", "method"}
+        "balanced_loss", "method", "lower_bound", "duality_gap"}
 
 
 def run(*args):
@@ -27,10 +27,11 @@ def solve_json(*args):
 
 
 def test_solve_unconstrained_follows_the_contract():
-    out = solve_json("solve", "--model", "unconstrained", "--counts", "100,50,20,5,1",
+    out = solve_json("solve", "--model", "ufm-unconstrained", "--counts", "100,50,20,5,1",
                      "--lambda-w", "0.01", "--lambda-h", "0.01")
-    assert KEYS | {"duality_gap"} <= set(out)
-    assert out["counts"] == [100, 50, 20, 5, 1] and out["duality_gap"] <= 1e-9
+    assert KEYS | {"iterations", "seconds"} <= set(out) and out["model"] == "ufm-unconstrained"
+    assert out["counts"] == [100, 50, 20, 5, 1] and 0 <= out["duality_gap"] <= 1e-9
+    assert out["duality_gap"] == out["objective"] - out["lower_bound"]
     loss, n = np.array(out["per_class_loss"]), np.array(out["counts"])
     assert out["average_loss"] == pytest.approx(n @ loss / n.sum())
     assert out["balanced_loss"] == pytest.approx(loss.mean())
@@ -38,19 +39,23 @@ def test_solve_unconstrained_follows_the_contract():
 
 
 def test_per_class_loss_follows_the_order_given():
-    a = solve_json("solve", "--model", "unconstrained", "--counts", "100,50,20,5,1", "--lambda-w", "0.01",
+    a = solve_json("solve", "--model", "ufm-unconstrained", "--counts", "100,50,20,5,1", "--lambda-w", "0.01",
                    "--lambda-h", "0.02")
-    b = solve_json("solve", "--model", "unconstrained", "--counts", "1,5,20,50,100", "--lambda-w", "0.01",
+    b = solve_json("solve", "--model", "ufm-unconstrained", "--counts", "1,5,20,50,100", "--lambda-w", "0.01",
                    "--lambda-h", "0.02")
     assert np.allclose(a["per_class_loss"][::-1], b["per_class_loss"], atol=1e-6)
 
 
 def test_solve_relu_is_the_closed_form(tmp_path):
-    out = solve_json("solve", "--model", "relu", "--counts", "100,50,20,5,1", "--lambda-w", "0.002",
+    out = solve_json("solve", "--model", "ufm-relu", "--counts", "100,50,20,5,1", "--lambda-w", "0.002",
                      "--lambda-h", "0.003", "--d", "7")
     want = relu_closed_form(Problem(np.array([100, 50, 20, 5, 1.0]), 0.002, 0.003, 7))
-    assert KEYS <= set(out) and out["d"] == 7
+    assert KEYS <= set(out) and out["d"] == 7 and out["model"] == "ufm-relu"
     assert np.allclose(out["per_class_loss"], want.per_class_loss) and out["objective"] == pytest.approx(want.objective)
+    assert out["duality_gap"] == 0.0 and out["lower_bound"] == out["objective"]  # exact: no gap
+    assert out["collapsed"] == [bool(x) for x in want.collapsed]
+    assert solve_json("closed-form", "--model", "ufm-relu", "--counts", "100,50,20,5,1", "--lambda-w", "0.002",
+                      "--lambda-h", "0.003", "--d", "7") == out  # the same closed form either way
 
 
 def test_counts_file_text_and_npy_give_the_same_answer(tmp_path):
@@ -58,16 +63,22 @@ def test_counts_file_text_and_npy_give_the_same_answer(tmp_path):
     txt.write_text("# counts\n100\n50\n\n20\n5\n1\n")
     npy = tmp_path / "c.npy"
     np.save(npy, np.array([100, 50, 20, 5, 1]))
-    base = ["solve", "--model", "relu", "--lambda-w", "0.001", "--lambda-h", "0.001"]
+    base = ["solve", "--model", "ufm-relu", "--lambda-w", "0.001", "--lambda-h", "0.001"]
     a = solve_json(*base, "--counts", "100,50,20,5,1")
     assert solve_json(*base, "--counts-file", str(txt)) == a == solve_json(*base, "--counts-file", str(npy))
 
 
-def test_closed_form_balanced_and_the_table_output():
-    out = solve_json("closed-form", "--model", "balanced", "--counts", "4,4,4", "--lambda-w", "0.01",
+def test_closed_form_of_the_unconstrained_model_needs_equal_counts_and_the_table_output():
+    out = solve_json("closed-form", "--model", "ufm-unconstrained", "--counts", "4,4,4", "--lambda-w", "0.01",
                      "--lambda-h", "0.01")
-    assert KEYS <= set(out) and len(set(out["per_class_loss"])) == 1
-    r = run("closed-form", "--model", "relu", "--counts", "4,2", "--lambda-w", "0.01", "--lambda-h", "0.01")
+    assert KEYS <= set(out) and len(set(out["per_class_loss"])) == 1 and out["duality_gap"] == 0.0
+    cert = solve_json("solve", "--model", "ufm-unconstrained", "--counts", "4,4,4", "--lambda-w", "0.01",
+                      "--lambda-h", "0.01")
+    assert abs(cert["objective"] - out["objective"]) <= cert["duality_gap"] + 1e-12
+    r = run("closed-form", "--model", "ufm-unconstrained", "--counts", "4,2", "--lambda-w", "0.01",
+            "--lambda-h", "0.01")
+    assert r.returncode == 2 and "equal counts" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("closed-form", "--model", "ufm-relu", "--counts", "4,2", "--lambda-w", "0.01", "--lambda-h", "0.01")
     assert r.returncode == 0 and "objective" in r.stdout and "class" in r.stdout
 
 
@@ -82,9 +93,10 @@ def test_closed_form_balanced_and_the_table_output():
     (["--counts", "5,1,1", "--d", "2"], "d must be >= V = 3"),
     (["--counts-file", "/no/such/file"], "/no/such/file"),
     (["--counts", "5,1", "--model", "sigmoid"], "sigmoid"),
+    (["--counts", "5,1", "--model", "relu"], "ufm-relu"),  # the old name: the error names the new ones
 ])
 def test_bad_input_exits_with_one_clear_line(args, needle):
-    base = {"--model": "unconstrained", "--lambda-w": "0.1", "--lambda-h": "0.1"}
+    base = {"--model": "ufm-unconstrained", "--lambda-w": "0.1", "--lambda-h": "0.1"}
     for i in range(0, len(args), 2):
         base.pop(args[i], None)
     flat = [x for kv in base.items() for x in kv]
@@ -98,7 +110,7 @@ def test_bad_input_exits_with_one_clear_line(args, needle):
 def test_unreadable_counts_file_is_refused(tmp_path):
     f = tmp_path / "bad.txt"
     f.write_text("3\nfour\n")
-    r = run("solve", "--model", "relu", "--counts-file", str(f), "--lambda-w", "1", "--lambda-h", "1")
+    r = run("solve", "--model", "ufm-relu", "--counts-file", str(f), "--lambda-w", "1", "--lambda-h", "1")
     assert r.returncode == 2 and "bad.txt" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 

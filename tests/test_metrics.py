@@ -100,3 +100,37 @@ def test_group_loss_is_the_mean_over_the_groups_samples():
     # samples of the group: 5 at 0.5, 1 at 2.0, none at 3.0 -> (2.5 + 2.0) / 6
     assert group_loss(loss, counts, mask) == pytest.approx(4.5 / 6)
     assert np.isnan(group_loss(loss, counts, np.array([False, False, False, True])))
+
+
+def test_classes_for_mass_hand_examples():
+    from theory.metrics import classes_for_mass
+
+    counts = np.array([2.0, 5.0, 3.0])  # sorted: 5, 3, 2 -> running sums 5, 8, 10
+    assert classes_for_mass(counts, 0.5) == 1  # exactly half: the slack counts it as held
+    assert classes_for_mass(counts, 0.51) == 2
+    assert classes_for_mass(counts, 0.8) == 2
+    assert classes_for_mass(counts, 0.81) == 3
+    assert classes_for_mass(counts, 1.0) == 3
+    assert classes_for_mass(np.array([0.0, 8.0, 2.0, 0.0]), 1.0) == 2  # unseen classes are never needed
+    for bad_mass in (0.0, 1.5, float("nan")):
+        with pytest.raises(InputError, match="mass"):
+            classes_for_mass(counts, bad_mass)
+    for bad in (np.array([]), np.array([0.0, 0.0]), np.array([1.0, -1.0]), np.array([1.0, np.inf])):
+        with pytest.raises(InputError, match="counts"):
+            classes_for_mass(bad, 0.5)
+
+
+@given(counts_with_zeros.filter(lambda c: c.sum() > 0), st.floats(0.01, 1.0))
+def test_classes_for_mass_is_the_smallest_prefix_holding_the_mass(counts, mass):
+    from lm_experiments.stats import tokens_for_mass
+    from simulations.languages import mass_prefix_size
+    from theory.metrics import classes_for_mass
+
+    m = classes_for_mass(counts, mass)
+    top = np.sort(counts)[::-1].astype(float)
+    target = mass * top.sum() * (1 - 1e-12)
+    assert 1 <= m <= np.count_nonzero(counts)
+    assert top[:m].sum() >= target and top[:m - 1].sum() < target  # holds it, and one class fewer does not
+    assert tokens_for_mass(counts, mass) == m  # the LM token statistics use this definition
+    if np.all(counts > 0) and counts.size >= 2:
+        assert mass_prefix_size(counts, mass) == m  # and so do the per-language shares

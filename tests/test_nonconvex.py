@@ -24,9 +24,7 @@ from theory.unconstrained import factors_from_logits, solve_unconstrained
 
 def zipf_problem(V, c, d=None, scale=12.0):
     """Counts scale/k and lambda_W = lambda_H = c/N: class k collapses (relu) iff n_k <= V c^2/(V-1)."""
-    n = scale / np.arange(1, V + 1)
-    lam = c / n.sum()
-    return Problem(n, lam, lam, d)
+    return Problem.from_scale(scale / np.arange(1, V + 1), c, d)
 
 
 # ---------------------------------------------------------------- objective and gradient
@@ -90,12 +88,12 @@ def test_closed_form_points_are_stationary():
     W, H = cf.factors()
     f, gW, gH = objective_and_grad(p, W, H)
     assert f == pytest.approx(cf.objective, abs=1e-12)
-    assert projected_gradient_norm("relu", H, gW, gH) < 1e-10
+    assert projected_gradient_norm("ufm-relu", H, gW, gH) < 1e-10
     sol = solve_unconstrained(p, tol=1e-12)
     W, H = factors_from_logits(p, sol.logits())
     f, gW, gH = objective_and_grad(p, W, H)
     assert f == pytest.approx(sol.objective, abs=1e-12)
-    assert projected_gradient_norm("unconstrained", H, gW, gH) < 1e-4
+    assert projected_gradient_norm("ufm-unconstrained", H, gW, gH) < 1e-4
 
 
 # ---------------------------------------------------------------- agreement with the exact optima (d >= V)
@@ -105,7 +103,7 @@ def test_relu_matches_closed_form(V, c):
     p = zipf_problem(V, c, d=3 * V)  # over-parameterised: d = V alone traps most restarts (see below)
     cf = relu_closed_form(p)
     assert cf.collapsed.any() and not cf.collapsed.all()  # the interesting regime
-    r = solve_nonconvex(p, "relu", restarts=6, seed=0)
+    r = solve_nonconvex(p, "ufm-relu", restarts=6, seed=0)
     assert abs(r.objective - cf.objective) < 1e-6
     assert min(r.restart_objectives) >= cf.objective - 1e-8  # closed form is the global minimum
     assert np.all(r.H >= 0)
@@ -118,7 +116,7 @@ def test_relu_matches_closed_form(V, c):
 def test_unconstrained_matches_certified_optimum(V, c, d):
     p = zipf_problem(V, c, d=d)
     sol = solve_unconstrained(p, tol=1e-10)
-    r = solve_nonconvex(p, "unconstrained", restarts=4, seed=0)
+    r = solve_nonconvex(p, "ufm-unconstrained", restarts=4, seed=0)
     assert abs(r.objective - sol.objective) < 1e-6
     assert min(r.restart_objectives) >= sol.objective - sol.duality_gap - 1e-9
     assert np.allclose(r.per_class_loss, sol.per_class_loss, atol=1e-4)
@@ -130,7 +128,7 @@ def test_unconstrained_needs_only_d_equal_v_minus_1():
     """Centering the logit columns lowers ||Z D||_* without changing CE, so the optimum has rank <= V-1."""
     p = zipf_problem(5, 0.5)
     sol = solve_unconstrained(p, tol=1e-10)
-    r = solve_nonconvex(Problem(p.counts, p.lambda_w, p.lambda_h, 4), "unconstrained", restarts=3)
+    r = solve_nonconvex(Problem(p.counts, p.lambda_w, p.lambda_h, 4), "ufm-unconstrained", restarts=3)
     assert abs(r.objective - sol.objective) < 1e-6
 
 
@@ -140,11 +138,11 @@ def test_relu_low_dimension_is_strictly_worse():
     p_full = zipf_problem(5, 0.1)
     p_low = Problem(p_full.counts, p_full.lambda_w, p_full.lambda_h, 2)
     cf = relu_closed_form(p_full)
-    r = solve_nonconvex(p_low, "relu", restarts=4, seed=0)
+    r = solve_nonconvex(p_low, "ufm-relu", restarts=4, seed=0)
     assert r.W.shape == (5, 2) and r.H.shape == (2, 5)
     assert np.all(r.H >= 0)
     assert r.objective > cf.objective + 1e-2  # 5 nonnegative orthogonal features do not fit in R^2
-    u = solve_nonconvex(p_low, "unconstrained", restarts=4, seed=0)
+    u = solve_nonconvex(p_low, "ufm-unconstrained", restarts=4, seed=0)
     assert u.objective > solve_unconstrained(p_full, tol=1e-10).objective + 1e-3
     assert u.objective < r.objective  # dropping H >= 0 can only help
 
@@ -154,7 +152,7 @@ def test_relu_with_d_equal_v_has_spurious_minima():
     died at 0 and sits at loss log V). Observed 7 of 8 here; the test only asks for at least one."""
     p = zipf_problem(5, 0.8)
     cf = relu_closed_form(p)
-    r = solve_nonconvex(p, "relu", restarts=8, seed=0)
+    r = solve_nonconvex(p, "ufm-relu", restarts=8, seed=0)
     k = spurious_minima(r, cf.objective, 1e-6)
     assert 1 <= k <= 8
     assert min(r.restart_objectives) >= cf.objective - 1e-8
@@ -162,7 +160,7 @@ def test_relu_with_d_equal_v_has_spurious_minima():
 
 def test_spurious_minima_counts_only_converged_restarts_above_optimum():
     p = Problem([2.0, 1.0], 0.1, 0.1)
-    r = NonconvexResult(p, "relu", 1.0, np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(2),
+    r = NonconvexResult(p, "ufm-relu", 1.0, np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(2),
                         restart_objectives=(1.0, 1.0 + 5e-7, 1.2, 1.3, 1.4),
                         restart_grad_norms=(1e-9, 1e-9, 1e-9, 1e-2, 1e-8),
                         restart_iterations=(1, 2, 3, 4, 5))
@@ -175,8 +173,8 @@ def test_spurious_minima_counts_only_converged_restarts_above_optimum():
 
 def test_result_is_consistent_and_reproducible():
     p = zipf_problem(4, 0.7, d=3)
-    a = solve_nonconvex(p, "relu", restarts=3, seed=5)
-    b = solve_nonconvex(p, "relu", restarts=3, seed=5)
+    a = solve_nonconvex(p, "ufm-relu", restarts=3, seed=5)
+    b = solve_nonconvex(p, "ufm-relu", restarts=3, seed=5)
     assert a.restart_objectives == b.restart_objectives
     assert len(a.restart_objectives) == len(a.restart_grad_norms) == len(a.restart_iterations) == 3
     assert a.objective == min(a.restart_objectives)
@@ -191,7 +189,7 @@ def test_bad_model_name_raises_input_error():
     p = Problem([2.0, 1.0], 0.1, 0.1)
     with pytest.raises(InputError, match=r"'sigmoid'.*") as exc:
         solve_nonconvex(p, "sigmoid")
-    assert "relu" in str(exc.value) and "unconstrained" in str(exc.value)
+    assert "ufm-relu" in str(exc.value) and "ufm-unconstrained" in str(exc.value)
     with pytest.raises(InputError, match="'Relu'"):
         projected_gradient_norm("Relu", np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 2)))
 
@@ -199,10 +197,10 @@ def test_bad_model_name_raises_input_error():
 @pytest.mark.parametrize("restarts", [0, -1, 2.0, True])
 def test_bad_restarts_raise_input_error(restarts):
     with pytest.raises(InputError, match="restarts"):
-        solve_nonconvex(Problem([2.0, 1.0], 0.1, 0.1), "relu", restarts=restarts)
+        solve_nonconvex(Problem([2.0, 1.0], 0.1, 0.1), "ufm-relu", restarts=restarts)
 
 
 def test_d_below_v_is_allowed():
     # no require_d_at_least_v: d = 1 is a valid (if poor) instance
-    r = solve_nonconvex(Problem([3.0, 2.0, 1.0], 0.05, 0.05, 1), "unconstrained", restarts=2)
+    r = solve_nonconvex(Problem([3.0, 2.0, 1.0], 0.05, 0.05, 1), "ufm-unconstrained", restarts=2)
     assert r.W.shape == (3, 1) and math.isfinite(r.objective)

@@ -14,8 +14,7 @@ from theory.relu import relu_closed_form, relu_collapse_count, relu_dloss_dlambd
 
 
 def _p(counts, c, d=None):
-    lam = c / counts.sum()
-    return Problem(counts, lam, lam, d)
+    return Problem.from_scale(counts, c, d)
 
 
 @given(counts_st, scale_st)

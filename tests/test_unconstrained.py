@@ -13,8 +13,7 @@ from theory.unconstrained import Groups, balanced_closed_form, balanced_collapse
 
 
 def _p(counts, c):
-    lam = c / counts.sum()
-    return Problem(counts, lam, lam)
+    return Problem.from_scale(counts, c)
 
 
 @given(counts_st, scale_st)

@@ -21,8 +21,7 @@ TOL = 1e-8
 
 
 def _problem(counts) -> Problem:
-    lam = C / float(np.sum(counts))
-    return Problem(counts, lam, lam)
+    return Problem.from_scale(counts, C)
 
 
 def _line(label, V, s, extra="") -> None:

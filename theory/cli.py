@@ -1,8 +1,11 @@
 """`python -m theory solve | closed-form | verify | bench`.
 
-Contract of solve / closed-form --json (other tools read it): one JSON object with at least model,
-counts, lambda_w, lambda_h, d, per_class_loss (in the order given), objective, average_loss
-(count-weighted), balanced_loss (unweighted mean), method, and duality_gap for the unconstrained model.
+Contract of solve / closed-form --json (other tools read it): one JSON object with at least model
+(ufm-unconstrained or ufm-relu, theory.solve.MODELS), counts, lambda_w, lambda_h, d, per_class_loss (in
+the order given), objective, average_loss (count-weighted), balanced_loss (unweighted mean), method,
+lower_bound and duality_gap = objective - lower_bound (0 for the closed forms). Both commands go through
+theory.solve.solve: `solve` with its default method, `closed-form` with method="closed-form" (ufm-relu:
+any counts; ufm-unconstrained: equal counts only).
 """
 
 from __future__ import annotations
@@ -10,13 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from plumbing.cli import run_cli
-from plumbing.errors import InputError
 
 from .counts import parse_counts, read_counts_file
-from .problem import Problem
+from .problem import MODELS, Problem
+from .solve import SolverResult, solve
 
 
 def _add_problem_args(p: argparse.ArgumentParser) -> None:
@@ -34,59 +35,41 @@ def _problem(args) -> Problem:
     return Problem(counts, args.lambda_w, args.lambda_h, args.d)
 
 
-def _result(problem: Problem, model: str, per_class_loss, objective: float, method: str, **extra) -> dict:
-    from .metrics import average_loss, balanced_loss
-
-    loss = np.asarray(per_class_loss, np.float64)
+def _result(r: SolverResult) -> dict:
+    """The JSON object of the contract (module docstring), from one SolverResult."""
+    problem = r.problem
     out = {
-        "model": model,
+        "model": r.model,
         "counts": [float(x) for x in problem.counts],
         "lambda_w": problem.lambda_w,
         "lambda_h": problem.lambda_h,
         "d": problem.d,
         "V": problem.V,
         "N": problem.N,
-        "per_class_loss": [float(x) for x in loss],
-        "objective": float(objective),
-        "average_loss": average_loss(loss, problem.counts),
-        "balanced_loss": balanced_loss(loss),
-        "method": method,
+        "per_class_loss": [float(x) for x in r.per_class_loss],
+        "objective": r.objective,
+        "average_loss": r.average_loss,
+        "balanced_loss": r.balanced_loss,
+        "method": r.method,
+        "lower_bound": r.lower_bound,
+        "duality_gap": r.gap,
     }
-    out.update(extra)
+    if "collapsed" in r.info:
+        out["collapsed"] = [bool(x) for x in r.info["collapsed"]]
+    for key in ("iterations", "seconds"):
+        if key in r.info:
+            out[key] = r.info[key]
     return out
 
 
 def run_solve(problem: Problem, model: str, tol: float = 1e-9) -> dict:
-    if model == "relu":
-        from .relu import relu_closed_form
-
-        s = relu_closed_form(problem)
-        return _result(problem, model, s.per_class_loss, s.objective,
-                       "closed form (exact global minimiser, theory.relu)",
-                       collapsed=[bool(x) for x in s.collapsed])
-    if model == "unconstrained":
-        from .unconstrained import solve_unconstrained
-
-        s = solve_unconstrained(problem, tol=tol)
-        return _result(problem, model, s.per_class_loss, s.objective,
-                       f"accelerated proximal gradient on the symmetry-reduced convex problem "
-                       f"({s.groups.g} count groups), stopped on the Fenchel duality gap",
-                       duality_gap=s.duality_gap, lower_bound=s.lower_bound, iterations=s.iterations,
-                       seconds=s.seconds)
-    raise InputError(f"model must be one of unconstrained, relu; got {model!r}")
+    """The global minimum: exact for ufm-relu, certified to a duality gap <= tol for ufm-unconstrained."""
+    return _result(solve(problem, model, tol=tol))
 
 
 def run_closed_form(problem: Problem, model: str) -> dict:
-    if model == "relu":
-        return run_solve(problem, "relu")
-    if model == "balanced":
-        from .unconstrained import balanced_closed_form
-
-        loss, objective = balanced_closed_form(problem)
-        return _result(problem, model, loss, objective,
-                       "closed form of the unconstrained model with equal counts (theory.symbolic)",
-                       duality_gap=0.0)
-    raise InputError(f"model must be one of relu, balanced; got {model!r}")
+    """The closed forms: ufm-relu for any counts, ufm-unconstrained for equal counts (else InputError)."""
+    return _result(solve(problem, model, method="closed-form"))
 
 
 def _print(result: dict, as_json: bool) -> None:
@@ -101,20 +84,20 @@ def _print(result: dict, as_json: bool) -> None:
         print(f"{k:>6} {n:>12g} {loss:>12.6f}")
     print(f"objective {result['objective']:.10g}  average loss {result['average_loss']:.6f}  "
           f"balanced loss {result['balanced_loss']:.6f}"
-          + (f"  duality gap {result['duality_gap']:.2e}" if "duality_gap" in result else ""))
+          + (f"  duality gap {result['duality_gap']:.2e}" if result["model"] == "ufm-unconstrained" else ""))
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m theory", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("solve", help="global minimum of the UFM (certified for unconstrained, exact for relu)")
-    p.add_argument("--model", required=True, help="unconstrained or relu")
+    p = sub.add_parser("solve", help="global minimum of the UFM (certified for ufm-unconstrained, exact for ufm-relu)")
+    p.add_argument("--model", required=True, help=" or ".join(MODELS))
     p.add_argument("--tol", type=float, default=1e-9, help="duality-gap target (unconstrained)")
     _add_problem_args(p)
 
-    p = sub.add_parser("closed-form", help="closed forms: relu (any counts) or balanced (equal counts)")
-    p.add_argument("--model", required=True, help="relu or balanced")
+    p = sub.add_parser("closed-form", help="closed forms: ufm-relu (any counts) or ufm-unconstrained (equal counts)")
+    p.add_argument("--model", required=True, help=" or ".join(MODELS))
     _add_problem_args(p)
 
     p = sub.add_parser("verify", help="check every claim; write report.md, report.json and figures")

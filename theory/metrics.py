@@ -77,6 +77,25 @@ def equal_mass_bins(counts: np.ndarray, n_bins: int) -> np.ndarray:
     return out
 
 
+def classes_for_mass(counts: np.ndarray, mass: float) -> int:
+    """How many of the most frequent classes hold a share `mass` of all samples:
+
+        m = min{ j : n_(1) + ... + n_(j) >= mass * N },  n_(1) >= n_(2) >= ... the sorted counts, N = sum_k n_k.
+
+    So V - m classes lie outside the top `mass` of the distribution (the "rare" tail of a vocabulary).
+    A relative slack of 1e-12 absorbs the rounding of the running sum, so a prefix holding exactly `mass`
+    counts as holding it. Needs 0 < mass <= 1 and finite counts >= 0 with N > 0 (classes with n_k = 0 are
+    never needed: they come last); otherwise InputError.
+    """
+    n = np.asarray(counts, dtype=np.float64).reshape(-1)
+    if not 0.0 < float(mass) <= 1.0:
+        raise InputError(f"mass must be in (0, 1], got {mass!r}")
+    if n.size == 0 or not np.all(np.isfinite(n) & (n >= 0)) or not n.sum() > 0:
+        raise InputError("counts must be finite, >= 0 and not all 0")
+    cum = np.cumsum(np.sort(n)[::-1])
+    return min(int(np.searchsorted(cum, mass * cum[-1] * (1.0 - 1e-12), side="left")) + 1, n.size)
+
+
 def count_threshold(counts: np.ndarray, percentile: float = 99.0) -> float:
     """The `percentile`-th percentile of the class counts (default P99, the paper's Figure 2 split)."""
     if not 0.0 < float(percentile) < 100.0:

@@ -3,7 +3,8 @@
 After within-class collapse (class k's n_k samples share the feature h_k, column k of Hbar, d x V):
     F(W, Hbar) = sum_k (n_k/N) CE(W h_k, k) + (lambda_W/2)||W||_F^2 + (lambda_H/2) sum_k n_k ||h_k||^2,
     CE(z, k) = logsumexp(z) - z_k,   W: V x d.
-Models: "unconstrained" (Hbar free) and "relu" (Hbar >= 0 elementwise). Unlike `relu` and
+Models (theory.problem.MODELS): "ufm-unconstrained" (Hbar free) and "ufm-relu" (Hbar >= 0 elementwise).
+Unlike `relu` and
 `unconstrained`, nothing here assumes d >= V: this is the tool for probing that assumption. The price is
 that L-BFGS-B only finds stationary points, so we run several random restarts and report all of them;
 with lambda_W lambda_H = 0 the infimum is not attained and the iterates grow until max_iter.
@@ -18,18 +19,9 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
-from plumbing.errors import InputError
 from plumbing.validate import check_int
 
-from .problem import Problem
-
-MODELS = ("unconstrained", "relu")
-
-
-def _check_model(model) -> str:
-    if model not in MODELS:
-        raise InputError(f"model must be one of {', '.join(repr(m) for m in MODELS)}, got {model!r}")
-    return model
+from .problem import Problem, check_model
 
 
 def per_class_loss(W: np.ndarray, H: np.ndarray) -> np.ndarray:
@@ -43,7 +35,7 @@ def objective_and_grad(problem: Problem, W: np.ndarray, H: np.ndarray) -> tuple[
 
     With Z = W Hbar, P = column-wise softmax of Z and G = (P - I) diag(n/N):
         dF/dW = G Hbar^T + lambda_W W,    dF/dHbar = W^T G + lambda_H Hbar diag(n).
-    Shapes: W is V x d, H is d x V (any d >= 1). The constraint of the "relu" model is not applied here.
+    Shapes: W is V x d, H is d x V (any d >= 1). The constraint of the "ufm-relu" model is not applied here.
     """
     n, wts = problem.counts, problem.weights
     Z = W @ H
@@ -60,9 +52,9 @@ def objective_and_grad(problem: Problem, W: np.ndarray, H: np.ndarray) -> tuple[
 
 
 def projected_gradient_norm(model: str, H: np.ndarray, gW: np.ndarray, gH: np.ndarray) -> float:
-    """Max-norm of x - proj(x - grad F): the plain gradient for "unconstrained"; for "relu" the H part is
-    H - max(H - gH, 0), which vanishes at a KKT point of min F s.t. H >= 0."""
-    if _check_model(model) == "relu":
+    """Max-norm of x - proj(x - grad F): the plain gradient for "ufm-unconstrained"; for "ufm-relu" the H
+    part is H - max(H - gH, 0), which vanishes at a KKT point of min F s.t. H >= 0."""
+    if check_model(model) == "ufm-relu":
         gH = H - np.maximum(H - gH, 0.0)
     return float(max(np.max(np.abs(gW)), np.max(np.abs(gH))))
 
@@ -89,18 +81,18 @@ def solve_nonconvex(problem: Problem, model: str, restarts: int = 8, seed: int =
                     max_iter: int = 5000, gtol: float = 1e-10, ftol: float = 1e-15) -> NonconvexResult:
     """Minimise F(W, Hbar) (module docstring) with L-BFGS-B from `restarts` random starts.
 
-    Starts: W and Hbar entries iid N(0, init_scale^2 / d) from np.random.default_rng(seed); for "relu"
+    Starts: W and Hbar entries iid N(0, init_scale^2 / d) from np.random.default_rng(seed); for "ufm-relu"
     Hbar starts at |N(.)| and carries bounds (0, None). Each restart stops at max_iter iterations, a
     projected-gradient max-norm <= gtol, or a relative decrease <= ftol. The best restart is returned;
     it is a stationary point, not certified global (compare with `relu_closed_form` or
     `solve_unconstrained` when d >= V). Any d >= 1 is allowed.
     """
-    _check_model(model)
+    check_model(model)
     check_int("restarts", restarts, 1)
     V, d = problem.V, problem.d
     nW = V * d
     rng = np.random.default_rng(seed)
-    bounds = [(None, None)] * nW + [(0.0, None)] * (d * V) if model == "relu" else None
+    bounds = [(None, None)] * nW + [(0.0, None)] * (d * V) if model == "ufm-relu" else None
 
     def fun(x):
         f, gW, gH = objective_and_grad(problem, x[:nW].reshape(V, d), x[nW:].reshape(d, V))
@@ -125,23 +117,26 @@ def _restart(problem, model, fun, rng, bounds, init_scale, max_iter, gtol, ftol)
     nW = V * d
     W0 = rng.normal(scale=init_scale / np.sqrt(d), size=(V, d))
     H0 = rng.normal(scale=init_scale / np.sqrt(d), size=(d, V))
-    if model == "relu":
+    if model == "ufm-relu":
         H0 = np.abs(H0)
     res = minimize(fun, np.concatenate([W0.ravel(), H0.ravel()]), jac=True, method="L-BFGS-B",
                    bounds=bounds, options={"maxiter": max_iter, "maxfun": 4 * max_iter,
                                            "ftol": ftol, "gtol": gtol, "maxcor": 30})
     W, H = res.x[:nW].reshape(V, d).copy(), res.x[nW:].reshape(d, V).copy()
-    if model == "relu":
+    if model == "ufm-relu":
         H = np.maximum(H, 0.0)
     f, gW, gH = objective_and_grad(problem, W, H)
     return f, W, H, projected_gradient_norm(model, H, gW, gH), int(res.nit)
 
 
-def spurious_minima(result: NonconvexResult, optimum: float, tol: float, grad_tol: float = 1e-5) -> int:
+def spurious_minima(result, optimum: float, tol: float, grad_tol: float = 1e-5) -> int:
     """Restarts that converged (projected-gradient max-norm <= grad_tol) to F > optimum + tol.
 
     These are local minima or saddles where L-BFGS-B stopped; restarts that did not converge are not
-    counted. `optimum` is the global minimum (e.g. from `relu_closed_form` or `solve_unconstrained`).
+    counted. `result` is a NonconvexResult or the SolverResult of `theory.solve.solve(..., method="lbfgs")`
+    (whose info holds the restarts); `optimum` is the global minimum (e.g. from `solve`).
     """
-    return int(sum(1 for f, g in zip(result.restart_objectives, result.restart_grad_norms)
-                   if g <= grad_tol and f > optimum + tol))
+    info = getattr(result, "info", None)
+    objectives, norms = ((info["restart_objectives"], info["restart_grad_norms"]) if info is not None
+                         else (result.restart_objectives, result.restart_grad_norms))
+    return int(sum(1 for f, g in zip(objectives, norms) if g <= grad_tol and f > optimum + tol))

@@ -3,7 +3,8 @@
     minimise  (1/N) sum_k sum_{i<=n_k} CE(W h_{k,i}, k) + (lambda_W/2)||W||_F^2 + (lambda_H/2)||H||_F^2
 
 W is V x d (one row per class / token), H is d x N (one column per sample), n_k >= 1 samples of
-class k and N = sum_k n_k. The "relu" model adds H >= 0. Every solver in `theory` takes a `Problem`.
+class k and N = sum_k n_k. Two models (MODELS, the names used across the toolkit): "ufm-unconstrained"
+(H free) and "ufm-relu" (H >= 0). Every solver in `theory` takes a `Problem`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ import numpy as np
 
 from plumbing.errors import InputError
 from plumbing.validate import check_int, check_real
+
+MODELS = ("ufm-unconstrained", "ufm-relu")  # the UFM variants, by the names every package uses
+
+
+def check_model(model) -> str:
+    """Return `model` if it is one of MODELS, else raise InputError naming the allowed names."""
+    if model not in MODELS:
+        raise InputError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
+    return model
 
 
 def check_counts(counts) -> np.ndarray:
@@ -53,6 +63,17 @@ class Problem:
         object.__setattr__(self, "lambda_w", check_lambda("lambda_w", self.lambda_w))
         object.__setattr__(self, "lambda_h", check_lambda("lambda_h", self.lambda_h))
         object.__setattr__(self, "d", check_int("d", self.V if self.d is None else self.d, 1))
+
+    @classmethod
+    def from_scale(cls, counts, c, d: int | None = None) -> "Problem":
+        """lambda_W = lambda_H = lambda = c / N, N = sum_k n_k: c is the per-sample decay strength.
+
+        N times the objective is sum_{k,i} CE + (lambda N / 2)(||W||^2 + ||H||^2), so c = lambda N is the
+        same decay for instances of any size and grids in c compare across instances.
+        """
+        c = check_real("c", c, 0)
+        lam = c / float(np.sum(check_counts(counts)))
+        return cls(counts, lam, lam, d)
 
     @property
     def V(self) -> int:

@@ -16,7 +16,6 @@ import numpy as np
 
 from plumbing.errors import InputError
 
-from .metrics import average_loss, balanced_loss
 from .problem import Problem
 
 
@@ -30,14 +29,6 @@ class ReluSolution:
     feature_norm: np.ndarray  # ||h_k||
     weight_column_norm: np.ndarray  # ||W e_k||: the column of W read by class k's feature
     objective: float
-
-    @property
-    def average_loss(self) -> float:
-        return average_loss(self.per_class_loss, self.problem.counts)
-
-    @property
-    def balanced_loss(self) -> float:
-        return balanced_loss(self.per_class_loss)
 
     def logits(self) -> np.ndarray:
         """Z (V x V): column k = logits of a class-k sample; t_k (V-1)/V on the diagonal, -t_k/V off it."""

@@ -33,7 +33,6 @@ from threadpoolctl import threadpool_limits
 
 from plumbing.errors import InputError
 
-from .metrics import average_loss, balanced_loss
 from .problem import Problem
 
 
@@ -185,14 +184,6 @@ class UnconstrainedSolution:
     @property
     def duality_gap(self) -> float:
         return max(self.objective - self.lower_bound, 0.0)
-
-    @property
-    def average_loss(self) -> float:
-        return average_loss(self.per_class_loss, self.problem.counts)
-
-    @property
-    def balanced_loss(self) -> float:
-        return balanced_loss(self.per_class_loss)
 
     def logits(self) -> np.ndarray:
         """The full V x V logit matrix Z (column k = logits of class k)."""
@@ -419,6 +410,22 @@ def balanced_closed_form(problem: Problem) -> tuple[np.ndarray, float]:
         return np.zeros(V), 0.0
     margin = np.log((V - 1) * (1 - price) / price)
     return np.full(V, loss), float(loss + price * margin)
+
+
+def balanced_logits(problem: Problem) -> np.ndarray:
+    """The logits Z = t (I - 11^T / V) of the balanced minimiser (equal counts n; column k = class k).
+
+    t is the margin of `balanced_closed_form`: t = log((V-1)(1-rho)/rho), rho = mu (V-1) sqrt(n), and
+    t = 0 once rho >= (V-1)/V (total collapse). The singular values of Z D are t sqrt(n) (V-1 times), so
+    mu ||Z D||_* = rho t, the penalty in the closed-form objective. Needs mu > 0 (else t = inf).
+    """
+    balanced_closed_form(problem)  # the same checks: d >= V, equal counts
+    V, n = problem.V, problem.counts
+    price = problem.mu * (V - 1) * np.sqrt(n[0])
+    if price == 0.0:
+        raise InputError("the balanced minimiser is not attained at lambda_W lambda_H = 0 (margin t = inf)")
+    t = 0.0 if price >= (V - 1) / V else float(np.log((V - 1) * (1 - price) / price))
+    return t * (np.eye(V) - 1.0 / V)
 
 
 def balanced_collapse_mu(counts: np.ndarray) -> float:

@@ -1,0 +1,151 @@
+"""One way to the minimum of the UFM: `solve(problem, model, **options) -> SolverResult`.
+
+In the spirit of scipy.optimize.OptimizeResult: whichever method runs, the answer has the same fields, so
+the CLI, the verification and the simulations read every solver the same way. The problem (theory.problem):
+
+    minimise  (1/N) sum_k sum_{i<=n_k} CE(W h_{k,i}, k) + (lambda_W/2)||W||_F^2 + (lambda_H/2)||H||_F^2
+
+with H free ("ufm-unconstrained") or H >= 0 ("ufm-relu"); MODELS holds these two names, the ones every
+package of the toolkit uses. Methods:
+  "auto"         the default: "closed-form" for ufm-relu, "convex" for ufm-unconstrained;
+  "closed-form"  exact global minimiser, d >= V: any counts for ufm-relu (theory.relu), equal counts only
+                 for ufm-unconstrained (theory.unconstrained.balanced_closed_form); lower_bound = objective;
+  "convex"       ufm-unconstrained, d >= V: accelerated proximal gradient on the convex reformulation,
+                 stopped once the Fenchel duality gap is <= tol (theory.unconstrained); lower_bound is the
+                 certified dual bound, so objective - gap <= the global minimum <= objective;
+  "lbfgs"        either model, any d >= 1: L-BFGS-B on (W, Hbar) from `restarts` random starts
+                 (theory.nonconvex). The best stationary point found, NOT certified: lower_bound is the
+                 trivial 0 (every term of the objective is >= 0).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from plumbing.errors import InputError
+
+from . import metrics
+from .nonconvex import solve_nonconvex
+from .problem import MODELS, Problem, check_model
+from .relu import relu_closed_form
+from .unconstrained import (
+    balanced_closed_form,
+    balanced_logits,
+    factors_from_logits,
+    solve_unconstrained,
+)
+
+__all__ = ["MODELS", "METHODS", "SolverResult", "solve"]
+
+METHODS = ("auto", "closed-form", "convex", "lbfgs")
+
+
+@dataclass(frozen=True, eq=False)
+class SolverResult:
+    """The answer of `solve`: the minimum found and how far from the global minimum it can be.
+
+    per_class_loss[k] = CE of class k at the returned point (float64, the order of problem.counts);
+    objective = the value of the problem's objective there; lower_bound <= the global minimum, so
+    gap = objective - lower_bound >= objective - global minimum (0 for the exact closed forms).
+    method is one sentence naming the algorithm. arrays holds the primal arrays the method has (lbfgs: W
+    (V x d), H (d x V class-mean features)) or built on request (`solve(..., primal=True)`: Z (V x V
+    logits, column k = class k), W, H); info holds the rest: iterations and seconds for the iterative
+    methods, the collapsed mask (features 0, loss log V) for the closed forms, the restarts for lbfgs.
+    """
+
+    problem: Problem
+    model: str
+    per_class_loss: np.ndarray
+    objective: float
+    lower_bound: float
+    method: str
+    arrays: dict = field(default_factory=dict, repr=False)
+    info: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        loss = np.array(self.per_class_loss, dtype=np.float64)
+        loss.setflags(write=False)
+        object.__setattr__(self, "per_class_loss", loss)
+        object.__setattr__(self, "objective", float(self.objective))
+        object.__setattr__(self, "lower_bound", float(self.lower_bound))
+
+    @property
+    def gap(self) -> float:
+        """objective - lower_bound: a bound on objective - (global minimum)."""
+        return self.objective - self.lower_bound
+
+    @property
+    def average_loss(self) -> float:
+        """sum_k n_k l_k / N (theory.metrics.average_loss)."""
+        return metrics.average_loss(self.per_class_loss, self.problem.counts)
+
+    @property
+    def balanced_loss(self) -> float:
+        """(1/V) sum_k l_k (theory.metrics.balanced_loss)."""
+        return metrics.balanced_loss(self.per_class_loss)
+
+
+def solve(problem: Problem, model: str, *, method: str = "auto", tol: float = 1e-9,
+          time_limit: float | None = None, max_iter: int | None = None, warm_start: bool = True,
+          restarts: int = 8, seed: int = 0, primal: bool = False) -> SolverResult:
+    """Minimise the UFM `problem` for `model` (one of MODELS) with `method` (module docstring).
+
+    Options: tol, time_limit, max_iter (default 200,000), warm_start: the "convex" method (a time or
+    iteration limit hit first leaves a gap above tol, reported as is); restarts, seed, max_iter (default
+    5,000 per restart): "lbfgs". primal=True also returns Z, W, H in `arrays` (O(V^2) memory, an O(V^3)
+    SVD for the unconstrained factors); with lambda_W lambda_H = 0 the infimum 0 is not attained and
+    there are none. Bad input raises InputError.
+    """
+    check_model(model)
+    if method not in METHODS:
+        raise InputError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    if method == "auto":
+        method = "closed-form" if model == "ufm-relu" else "convex"
+    t0 = time.perf_counter()
+    if method == "lbfgs":
+        r = solve_nonconvex(problem, model, restarts=restarts, seed=seed,
+                            **({} if max_iter is None else {"max_iter": max_iter}))
+        arrays = {"W": r.W, "H": r.H} | ({"Z": r.W @ r.H} if primal else {})
+        info = {"iterations": r.iterations, "seconds": time.perf_counter() - t0, "restarts": restarts,
+                "seed": seed, "restart_objectives": r.restart_objectives,
+                "restart_grad_norms": r.restart_grad_norms, "restart_iterations": r.restart_iterations}
+        return SolverResult(problem, model, r.per_class_loss, r.objective, 0.0,
+                            f"L-BFGS-B on (W, H) from {restarts} random starts (theory.nonconvex): the best "
+                            "stationary point found, not certified (lower bound 0 is the trivial one)",
+                            arrays, info)
+    if model == "ufm-relu":
+        if method != "closed-form":
+            raise InputError(f"method {method!r} does not apply to ufm-relu: use closed-form or lbfgs")
+        s = relu_closed_form(problem)
+        arrays = {}
+        if primal and problem.mu > 0:
+            W, H = s.factors()
+            arrays = {"Z": s.logits(), "W": W, "H": H}
+        info = {"collapsed": s.collapsed, "rho": s.rho, "margin": s.margin, "feature_norm": s.feature_norm,
+                "weight_column_norm": s.weight_column_norm}
+        return SolverResult(problem, model, s.per_class_loss, s.objective, s.objective,
+                            "closed form (exact global minimiser, theory.relu)", arrays, info)
+    if method == "closed-form":
+        loss, objective = balanced_closed_form(problem)
+        arrays = {}
+        if primal and problem.mu > 0:
+            Z = balanced_logits(problem)
+            arrays = {"Z": Z, **dict(zip(("W", "H"), factors_from_logits(problem, Z)))}
+        info = {"collapsed": np.full(problem.V, bool(loss[0] >= np.log(problem.V)))}
+        return SolverResult(problem, model, loss, objective, objective,
+                            "closed form of the unconstrained model with equal counts (theory.symbolic)",
+                            arrays, info)
+    s = solve_unconstrained(problem, tol=tol, time_limit=time_limit, warm_start=warm_start,
+                            **({} if max_iter is None else {"max_iter": max_iter}))
+    arrays = {}
+    if primal and problem.mu > 0:
+        Z = s.logits()
+        arrays = {"Z": Z, **dict(zip(("W", "H"), factors_from_logits(problem, Z)))}
+    info = {"iterations": s.iterations, "seconds": s.seconds, "groups": s.groups.g, "history": s.history}
+    # a dual bound above the primal value can only be rounding: clip it, so the gap is never negative
+    return SolverResult(problem, model, s.per_class_loss, s.objective, min(s.lower_bound, s.objective),
+                        f"accelerated proximal gradient on the symmetry-reduced convex problem "
+                        f"({s.groups.g} count groups), stopped on the Fenchel duality gap", arrays, info)
