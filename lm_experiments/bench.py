@@ -1,25 +1,31 @@
 """`python -m lm_experiments bench`: training throughput, MFU on a GPU, and the per-token-metric overhead.
 
-tokens/s = batch_size x seq_len / (median step time); a step is forward, cross-entropy, backward, gradient
-clipping and an AdamW step, as in `train.train_run`.
+tokens/s = batch_size x seq_len / (median step time); a step is `step.train_step`, the very function
+`train.train_run` trains with (forward, cross-entropy, divergence check, backward, gradient clipping, AdamW),
+on a model and optimizer built from a `train.TrainConfig` of the given preset, shape, device, bf16 and compile
+settings and the TrainConfig defaults for everything else (lr and its schedule, clipping, weight decay and its
+mode, seed); the result holds that config. The batches are random token ids, drawn once.
 MFU = (tokens/s x model.flops_per_token) / peak, with flops_per_token = 6 N + 12 L d T and peak the device's
 dense bf16 rate (H100 SXM and H200: 989 TFLOP/s; H100 PCIe 756; A100 312); n/a on a CPU or unknown GPU.
 Metric overhead = (median time of a step that also runs TokenLoss.update on its own logits, reusing the
-step's per-position cross-entropy) / (median time of a plain step) - 1. The two kinds of step alternate, so
-a slow patch of a shared machine hits both. The time of a stand-alone TokenLoss.update that recomputes the
-cross-entropy (as evaluation does) is reported too, as a fraction of a step. Target: <= 5%.
+step's per-position cross-entropy: train_step(..., token_loss=...)) / (median time of a plain step) - 1. The
+two kinds of step alternate, so a slow patch of a shared machine hits both. The time of a stand-alone
+TokenLoss.update that recomputes the cross-entropy (as evaluation does) is reported too, as a fraction of a
+step. Target: <= 5%.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import asdict, replace
 
 import torch
-import torch.nn.functional as F
 
 from .measure import TokenLoss
-from .model import build_model, decay_groups, flops_per_token, n_params
+from .model import build_model, flops_per_token, n_params
+from .step import make_optimizer, prepare_device, train_step
+from .train import TrainConfig
 
 # dense bf16 tensor-core peak, FLOP/s; the first name contained in torch.cuda.get_device_name() wins
 PEAK_BF16 = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12))
@@ -37,43 +43,34 @@ def run_bench(preset: str = "tiny", seq_len: int = 128, batch_size: int = 16, st
               verbose: bool = True) -> dict:
     """Time `steps` plain training steps and `steps` steps with the per-token metric (after 2 warm-up steps
     each); print a summary and return it as a dict (times in seconds, mfu a fraction or None)."""
-    from plumbing.errors import InputError
     from plumbing.validate import check_int
 
     for name, v in (("seq_len", seq_len), ("batch_size", batch_size), ("steps", steps)):
         check_int(name, v, 1, allow_numpy=False)
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but torch {torch.__version__} sees no CUDA device")
-    bf16 = dev.type == "cuda" if bf16 is None else bf16
-    model = build_model(preset, vocab_size, seq_len, 0).to(dev)
+    cfg = TrainConfig(preset=preset, vocab_size=vocab_size, seq_len=seq_len, batch_size=batch_size, device=device,
+                      compile=compile)
+    dev = prepare_device(cfg.device)
+    cfg = replace(cfg, bf16=dev.type == "cuda" if bf16 is None else bool(bf16))
+    model = build_model(cfg.preset, cfg.vocab_size, cfg.seq_len, cfg.seed).to(dev)
     model.train()
-    net = torch.compile(model) if compile else model
-    opt = torch.optim.AdamW(decay_groups(model, "no-norm-bias", 0.1), lr=1e-4, fused=dev.type == "cuda")
+    net = torch.compile(model) if cfg.compile else model
+    opt = make_optimizer(model, cfg, dev)
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, vocab_size, (batch_size, seq_len + 1), generator=g).to(dev)
     acc = TokenLoss(vocab_size, dev)
+    n_done = 0  # the steps taken so far: the schedule position of the next one
 
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
     def step(with_metric: bool) -> float:
+        nonlocal n_done
         sync()
         t = time.perf_counter()
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=bf16 and dev.type == "cuda"):
-            logits = net(input_ids=x[:, :-1], use_cache=False).logits
-        flat = logits.reshape(-1, vocab_size).float()
-        ce = F.cross_entropy(flat, x[:, 1:].reshape(-1), reduction="none")
-        loss = ce.mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if with_metric:
-            acc.update(flat, x[:, 1:], ce=ce)  # the step's own per-position CE: no second log-softmax
-        loss.item()  # the training loop's per-step sync (divergence check)
+        train_step(net, model, opt, x, cfg, n_done, 1, dev, token_loss=acc if with_metric else None)
         sync()
+        n_done += 1
         return time.perf_counter() - t
 
     for _ in range(2):  # warm-up (and compilation) of both variants
@@ -100,7 +97,7 @@ def run_bench(preset: str = "tiny", seq_len: int = 128, batch_size: int = 16, st
     out = {"preset": preset, "params": n_params(model), "params_non_embedding": n_params(model, non_embedding=True),
            "vocab_size": vocab_size, "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
            "torch_threads": torch.get_num_threads(), "seq_len": seq_len, "batch_size": batch_size, "steps": steps,
-           "bf16": bool(bf16 and dev.type == "cuda"), "compile": compile, "step_s": t_plain,
+           "bf16": cfg.bf16 and dev.type == "cuda", "compile": compile, "config": asdict(cfg), "step_s": t_plain,
            "step_s_with_metric": t_metric, "update_s": t_update, "tokens_per_s": tok_s, "flops_per_token": fpt,
            "achieved_flops": tok_s * fpt, "peak_flops": peak, "mfu": tok_s * fpt / peak if peak else None,
            "metric_overhead": t_metric / t_plain - 1.0, "update_fraction": t_update / t_plain}

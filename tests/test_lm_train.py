@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +15,8 @@ import pandas as pd
 import pytest
 import torch
 
+from lm_experiments import bench as bench_mod
+from lm_experiments import checkpoint
 from lm_experiments import train as train_mod
 from lm_experiments.bench import run_bench
 from lm_experiments.measure import TokenLoss, learning_speeds, summarize
@@ -26,7 +29,8 @@ from lm_experiments.model import (
     model_config,
     n_params,
 )
-from lm_experiments.train import TrainConfig, lr_at, train_run
+from lm_experiments.step import make_optimizer, train_step
+from lm_experiments.train import TrainConfig, batch_at, lr_at, train_run
 from plumbing.errors import InputError
 
 V = 300
@@ -273,6 +277,139 @@ def test_bench_reports_throughput_and_metric_overhead_on_cpu(capsys):
     out = run_bench("tiny", seq_len=16, batch_size=2, steps=2, device="cpu", vocab_size=V)
     assert out["tokens_per_s"] > 0 and out["mfu"] is None and np.isfinite(out["metric_overhead"])
     assert "MFU n/a" in capsys.readouterr().out
+    # the config it timed: the given shape, TrainConfig's defaults for the optimisation settings
+    expected = TrainConfig(preset="tiny", vocab_size=V, seq_len=16, batch_size=2, device="cpu", bf16=False)
+    assert out["config"] == asdict(expected)
+
+
+def _state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same_tensors(a, b) -> bool:
+    """Nested dicts / lists of tensors and plain values, compared exactly."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_tensors(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_tensors(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    return a == b
+
+
+def test_bench_times_the_step_that_trains(monkeypatch):
+    """Every step the bench times is step.train_step on a model and optimizer that train_run would build from the
+    bench's TrainConfig: replaying the bench's calls on such a model gives the bench's losses and final weights
+    (a bench with its own optimizer settings, schedule, clipping or step would not)."""
+    calls = []
+
+    def spy(net, model, opt, batch, cfg, step, world, device, token_loss=None):
+        value = train_step(net, model, opt, batch, cfg, step, world, device, token_loss=token_loss)
+        calls.append(dict(model=model, batch=batch.clone(), cfg=cfg, step=step, world=world,
+                          metric=token_loss is not None, value=value))
+        return value
+
+    monkeypatch.setattr(bench_mod, "train_step", spy)
+    run_bench("tiny", seq_len=16, batch_size=2, steps=2, device="cpu", vocab_size=V, verbose=False)
+    assert len(calls) == 2 * (2 + 2)  # 2 warm-up and 2 timed steps of each variant
+    assert [c["metric"] for c in calls] == [False, True] * 4 and [c["step"] for c in calls] == list(range(8))
+    cfg = calls[0]["cfg"]
+    assert cfg == TrainConfig(preset="tiny", vocab_size=V, seq_len=16, batch_size=2)  # defaults: lr, clip, decay
+    assert all(c["cfg"] == cfg and c["world"] == 1 for c in calls)
+    model = build_model(cfg.preset, cfg.vocab_size, cfg.seq_len, cfg.seed)  # as train_run builds them
+    opt = make_optimizer(model, cfg, torch.device("cpu"))
+    for c in calls:
+        acc = TokenLoss(V) if c["metric"] else None
+        assert train_step(model, model, opt, c["batch"], cfg, c["step"], 1, torch.device("cpu"), acc) == c["value"]
+    assert _same_tensors(_state(model), _state(calls[0]["model"]))
+
+
+def test_train_run_steps_are_train_step_and_the_metric_variant_updates_alike(prepared, tmp_path):
+    """train_run's weights after 3 steps are those of 3 calls of train_step on batch_at's batches; the bench's
+    metric variant (per-position CE, fed to a TokenLoss) gives the same weights and the same loss to rounding,
+    and its TokenLoss holds the CE of the step's own logits."""
+    cfg = TrainConfig(**{**BASE, "steps": 3, "eval_every": 3, "checkpoint_every": 3})
+    train_run(cfg, prepared, tmp_path, progress=False)
+    cpu = torch.device("cpu")
+    replays = []
+    for metric in (False, True):
+        model = build_model(cfg.preset, V, cfg.seq_len, cfg.seed)
+        opt = make_optimizer(model, cfg, cpu)
+        acc, values = TokenLoss(V), []
+        for step in range(cfg.steps):
+            batch = batch_at(prepared.train, cfg, step)
+            if metric and step == 0:
+                with torch.no_grad():
+                    ref = TokenLoss(V)
+                    ref.update(model(input_ids=batch[:, :-1], use_cache=False).logits, batch[:, 1:])
+            values.append(train_step(model, model, opt, batch, cfg, step, 1, cpu, token_loss=acc if metric else None))
+            if metric and step == 0:
+                for u, v in zip(acc.numpy(), ref.numpy()):
+                    np.testing.assert_allclose(u, v, rtol=1e-6)
+        replays.append((_state(model), opt.state_dict(), values))
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert _same_tensors(replays[0][0], saved["model"]) and _same_tensors(replays[0][1], saved["optimizer"])
+    assert _same_tensors(replays[1][0], replays[0][0])
+    assert replays[1][2] == pytest.approx(replays[0][2], rel=1e-6, abs=0)
+
+
+def test_make_optimizer_follows_the_config():
+    model = build_model("tiny", V, 16, 0)
+    cfg = TrainConfig(lr=2e-3, weight_decay=0.3, decay_mode="no-embed")
+    opt = make_optimizer(model, cfg, torch.device("cpu"))
+    assert isinstance(opt, torch.optim.AdamW)
+    assert all(g["lr"] == 2e-3 and g["betas"] == (0.9, 0.95) and g["eps"] == 1e-8 for g in opt.param_groups)
+    ref = decay_groups(model, "no-embed", 0.3)
+    assert [g["weight_decay"] for g in opt.param_groups] == [g["weight_decay"] for g in ref]
+    assert [[id(p) for p in g["params"]] for g in opt.param_groups] == [[id(p) for p in g["params"]] for g in ref]
+
+
+def test_checkpoint_round_trip_restores_model_optimizer_step_and_rng(prepared, tmp_path):
+    cfg, cpu = TrainConfig(**BASE), torch.device("cpu")
+    model = build_model(cfg.preset, V, cfg.seq_len, cfg.seed)
+    opt = make_optimizer(model, cfg, cpu)
+    for step in range(2):  # an optimizer with moments and a step count
+        train_step(model, model, opt, batch_at(prepared.train, cfg, step), cfg, step, 1, cpu)
+    torch.manual_seed(1234)
+    rng = torch.get_rng_state()
+    checkpoint.save(tmp_path / "ck.pt", model, opt, 2)
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]  # no temporary file left behind
+    weights, moments = _state(model), opt.state_dict()
+    torch.manual_seed(99)  # another RNG state, other weights, a fresh optimizer
+    other = build_model(cfg.preset, V, cfg.seq_len, cfg.seed + 1)
+    other_opt = make_optimizer(other, cfg, cpu)
+    assert not _same_tensors(_state(other), weights)
+    assert checkpoint.load(tmp_path / "ck.pt", other, other_opt, cpu) == 2
+    assert _same_tensors(_state(other), weights) and _same_tensors(other_opt.state_dict(), moments)
+    assert torch.equal(torch.get_rng_state(), rng)
+    # and training goes on identically from the restored state
+    batch = batch_at(prepared.train, cfg, 2)
+    a = train_step(model, model, opt, batch, cfg, 2, 1, cpu)
+    b = train_step(other, other, other_opt, batch, cfg, 2, 1, cpu)
+    assert a == b and _same_tensors(_state(model), _state(other))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "missing keys"])
+def test_a_damaged_checkpoint_gives_one_input_error_and_changes_nothing(tmp_path, damage):
+    cpu = torch.device("cpu")
+    model = build_model("tiny", V, 16, 0)
+    opt = make_optimizer(model, TrainConfig(), cpu)
+    path = tmp_path / "checkpoint.pt"
+    checkpoint.save(path, model, opt, 7)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"not a checkpoint" * 100)
+    else:
+        torch.save({"model": model.state_dict(), "step": 7}, path)
+    other = build_model("tiny", V, 16, 1)
+    before = _state(other)
+    with pytest.raises(InputError, match=r"checkpoint.pt.*unreadable.*delete it") as err:
+        checkpoint.load(path, other, make_optimizer(other, TrainConfig(), cpu), cpu)
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # one error, not a chained traceback
+    if damage == "missing keys":
+        assert "optimizer" in str(err.value)
+    assert _same_tensors(_state(other), before)
 
 
 def test_bench_cli_writes_its_figures_to_json(tmp_path, capsys):
