@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from plumbing.errors import InputError
+from plumbing.schemas import LM_TEXT_SAMPLE, LM_TOKEN_STATS, frame
 from theory import metrics
 
 from .tokenizer import encode_documents, train_bpe
@@ -26,17 +27,16 @@ def token_counts(ids: np.ndarray, vocab_size: int) -> np.ndarray:
 def token_table(counts: np.ndarray, percentile: float = 99.0, n_bins: int = 5) -> pd.DataFrame:
     """One row per token id: count, power-of-3 bin, equal-mass bin (0 = most frequent), low_freq flag."""
     counts = np.asarray(counts, dtype=np.float64)
-    return pd.DataFrame({"token_id": np.arange(counts.size), "count": counts,
-                         "pow3_bin": metrics.power_of_3_bins(counts),
-                         "equal_mass_bin": metrics.equal_mass_bins(counts, n_bins),
-                         "low_freq": metrics.low_frequency_mask(counts, percentile)})
+    return frame(LM_TOKEN_STATS, {"token_id": np.arange(counts.size), "count": counts,
+                                  "pow3_bin": metrics.power_of_3_bins(counts),
+                                  "equal_mass_bin": metrics.equal_mass_bins(counts, n_bins),
+                                  "low_freq": metrics.low_frequency_mask(counts, percentile)})
 
 
 def tokens_for_mass(counts: np.ndarray, mass: float) -> int:
-    """The smallest k such that the k most frequent tokens hold at least `mass` of all occurrences."""
-    n = np.sort(np.asarray(counts, dtype=np.float64))[::-1]
-    cum = np.cumsum(n)
-    return min(int(np.searchsorted(cum, mass * cum[-1] * (1 - 1e-12))) + 1, n.size)
+    """The smallest k such that the k most frequent tokens hold at least `mass` of all occurrences
+    (theory.metrics.classes_for_mass)."""
+    return metrics.classes_for_mass(counts, mass)
 
 
 def mass_cuts(counts: np.ndarray, percentile: float = 99.0) -> dict:
@@ -71,7 +71,7 @@ def vocab_share(texts: list, sizes: list) -> pd.DataFrame:
         cuts = mass_cuts(counts)
         rows.append({"vocab_size": tok.get_vocab_size(), "share_below_p99_count": cuts["share_below_p99_count"],
                      "share_below_p95_mass": cuts["share_below_p95_mass"]})
-    return pd.DataFrame(rows, columns=["vocab_size", "share_below_p99_count", "share_below_p95_mass"])
+    return pd.DataFrame(rows)[["vocab_size", "share_below_p99_count", "share_below_p95_mass"]]  # KeyError on a renamed key
 
 
 def _byte_level_bytes() -> dict:
@@ -123,5 +123,6 @@ def text_sample(tokenizer, text: str, counts: np.ndarray, percentile: float = 99
     ids = np.asarray(tokenizer.encode(text).ids, dtype=np.int64)
     threshold = metrics.count_threshold(counts, percentile)
     c = counts[ids]
-    return pd.DataFrame({"position": np.arange(ids.size), "token_id": ids, "piece": token_pieces(tokenizer, ids),
-                         "count": c, "low_freq": c < threshold, "threshold": threshold})
+    return frame(LM_TEXT_SAMPLE, {"position": np.arange(ids.size), "token_id": ids,
+                                  "piece": token_pieces(tokenizer, ids), "count": c, "low_freq": c < threshold,
+                                  "threshold": threshold})

@@ -1,6 +1,6 @@
 """The weight-decay sweep: one causal LM per (decay mode, lambda, seed), measured per token id.
 
-Output folder (tidy, pandas-readable):
+Output folder (tidy, pandas-readable; the column lists are plumbing.schemas.LM_*):
   config.json            the SweepConfig (a rerun with another config is refused)
   data_manifest.json     corpus provenance, tokenizer hash, token counts (from `data.prepare`)
   token_stats.csv        token_id, count (training split), pow3_bin, equal_mass_bin, low_freq
@@ -25,6 +25,18 @@ from tqdm import tqdm
 from plumbing.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
 from plumbing.config import claim_result_folder, load_dataclass_config
 from plumbing.errors import InputError
+from plumbing.results import read_result_csv
+from plumbing.schemas import (
+    LM_LEARNING_SPEED,
+    LM_METRIC_NAMES,
+    LM_RUN_METRICS,
+    LM_RUN_PER_TOKEN,
+    LM_SUMMARY,
+    LM_TABLE1,
+    LM_TEXT_SAMPLE,
+    LM_TOKEN_STATS,
+    frame,
+)
 from plumbing.validate import check_int, check_real
 from theory import metrics
 
@@ -32,7 +44,7 @@ from . import stats
 from .data import prepare
 from .train import TrainConfig, train_run
 
-METRICS = ("average_loss", "balanced_loss", "accuracy", "low_freq_loss", "high_freq_loss")
+METRICS = LM_METRIC_NAMES  # average_loss, balanced_loss, accuracy, low_freq_loss, high_freq_loss
 
 
 @dataclass(frozen=True)
@@ -96,11 +108,11 @@ def run_name(lam: float, seed: int, mode: str) -> str:
 
 def write_token_stats(prepared, cfg: SweepConfig, out: Path) -> np.ndarray:
     counts = stats.token_counts(prepared.train, prepared.vocab_size)
-    atomic_write_csv(stats.token_table(counts, cfg.percentile), out / "token_stats.csv")
+    atomic_write_csv(stats.token_table(counts, cfg.percentile), out / LM_TOKEN_STATS.name)  # framed by stats
     atomic_write_json(out / "token_stats.json", stats.mass_cuts(counts))
     atomic_write_json(out / "data_manifest.json", prepared.manifest)
     sample = _sample_text(prepared)
-    atomic_write_csv(stats.text_sample(prepared.tokenizer, sample, counts, cfg.percentile), out / "text_sample.csv")
+    atomic_write_csv(stats.text_sample(prepared.tokenizer, sample, counts, cfg.percentile), out / LM_TEXT_SAMPLE.name)
     return counts
 
 
@@ -142,26 +154,26 @@ def collect(cfg: SweepConfig, out: Path, counts: np.ndarray) -> pd.DataFrame:
         for lam in cfg.lambdas:
             for seed in cfg.seeds:
                 run = out / "runs" / run_name(lam, seed, mode)
-                m = pd.read_csv(run / "metrics.csv")
+                m = read_result_csv(run / LM_RUN_METRICS.name, LM_RUN_METRICS.columns)
                 final = m[m["step"] == m["step"].max()]
                 for _, r in final.iterrows():
                     rows.append({"lambda": lam, "seed": seed, "split": r["split"],
                                  **{k: r[k] for k in METRICS}, "decay_mode": mode, "step": int(r["step"]),
                                  "corpus": cfg.corpus, "run": run.name})
-                pt = pd.read_csv(run / "per_token.csv.gz")
+                pt = read_result_csv(run / LM_RUN_PER_TOKEN.name, LM_RUN_PER_TOKEN.columns)
                 pt = pt[pt["split"] == "train"]
                 curves = pt.pivot(index="step", columns="token_id", values="loss").sort_index()
                 curves = curves.dropna(axis=1)
                 speed = metrics.learning_speed(curves.to_numpy(), curves.index.to_numpy(float))
                 ids = curves.columns.to_numpy()
-                speeds.append(pd.DataFrame({"decay_mode": mode, "lambda": lam, "seed": seed, "token_id": ids,
-                                            "train_count": counts[ids], "pow3_bin": bins[ids],
-                                            "learning_speed": speed}))
-    summary = pd.DataFrame(rows)
-    atomic_write_csv(summary, out / "summary.csv")
-    atomic_write_csv(pd.concat(speeds, ignore_index=True), out / "learning_speed.csv")
+                speeds.append(frame(LM_LEARNING_SPEED, {"decay_mode": mode, "lambda": lam, "seed": seed,
+                                                        "token_id": ids, "train_count": counts[ids],
+                                                        "pow3_bin": bins[ids], "learning_speed": speed}))
+    summary = frame(LM_SUMMARY, rows)
+    atomic_write_csv(summary, out / LM_SUMMARY.name)
+    atomic_write_csv(frame(LM_LEARNING_SPEED, pd.concat(speeds, ignore_index=True)), out / LM_LEARNING_SPEED.name)
     table = table1(summary)
-    atomic_write_csv(table, out / "table1.csv")
+    atomic_write_csv(table, out / LM_TABLE1.name)
     atomic_write_text(out / "table1.md", table1_markdown(table))
     return summary
 
@@ -172,7 +184,7 @@ def table1(summary: pd.DataFrame) -> pd.DataFrame:
     mean, std = g.mean().add_suffix("_mean"), g.std(ddof=1).add_suffix("_std")
     out = mean.join(std).reset_index()
     out["n_seeds"] = g.size().to_numpy()
-    return out
+    return frame(LM_TABLE1, out)
 
 
 def table1_markdown(table: pd.DataFrame) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from plumbing.atomic import atomic_write_csv, atomic_write_json
+from plumbing.schemas import LM_VOCAB_SHARE, frame
 
 from . import stats
 from .corpora import load_corpus
@@ -16,6 +17,7 @@ def write_stats(corpus: str, sizes: list[int], out: Path) -> None:
     c = load_corpus(corpus)
     table = stats.vocab_share(c.train_docs, sizes)
     table.insert(0, "corpus", corpus)
-    atomic_write_csv(table, Path(out) / "vocab_share.csv")
+    table = frame(LM_VOCAB_SHARE, table)
+    atomic_write_csv(table, Path(out) / LM_VOCAB_SHARE.name)
     atomic_write_json(Path(out) / "corpus.json", c.provenance)
     print(table.to_string(index=False))

@@ -30,15 +30,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from plumbing.atomic import atomic_path, atomic_write_csv, atomic_write_json
+from plumbing.atomic import atomic_write_csv, atomic_write_json
 from plumbing.errors import InputError
+from plumbing.schemas import LM_RUN_METRICS, LM_RUN_PER_TOKEN, frame
 from plumbing.validate import check_int, check_real
 
+from . import checkpoint
 from .measure import TokenLoss, summarize
-from .model import DECAY_MODES, build_model, decay_groups, flops_per_token, n_params
+from .model import DECAY_MODES, build_model, flops_per_token, n_params
+from .step import autocast, lr_at, make_optimizer, prepare_device, train_step
+
+__all__ = ["RESUMABLE_CHANGES", "TrainConfig", "batch_at", "evaluate", "lr_at", "train_run"]  # lr_at: from .step
 
 # config fields that may change between an interrupted run and its resumption (they do not change the maths
 # of a CPU run; moving a run between devices is allowed on purpose)
@@ -88,14 +92,6 @@ class TrainConfig:
             raise InputError(f"device must be a torch device such as cpu, cuda, cuda:1, got {self.device!r}") from None
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Linear warmup to lr over `warmup` steps, then cosine decay to min_lr_ratio * lr at the last step."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-
-
 def batch_at(train: np.ndarray, cfg: TrainConfig, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:
     """Rank `rank`'s (batch_size, seq_len + 1) share of step `step`'s global batch: world x batch_size random
     windows of `train` drawn by a generator seeded from (seed, step) alone (mixed so that no two (seed, step)
@@ -106,10 +102,6 @@ def batch_at(train: np.ndarray, cfg: TrainConfig, step: int, rank: int = 0, worl
     starts = starts[rank * cfg.batch_size:(rank + 1) * cfg.batch_size]
     idx = starts[:, None] + np.arange(cfg.seq_len + 1)[None, :]
     return torch.from_numpy(train[idx].astype(np.int64))
-
-
-def _autocast(cfg: TrainConfig, device: torch.device):
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda")
 
 
 def _rank_world() -> tuple[int, int]:
@@ -135,7 +127,7 @@ def evaluate(model, ids: np.ndarray, cfg: TrainConfig, device: torch.device, voc
     model.eval()
     for i in range(rank * cfg.batch_size, n, world * cfg.batch_size):
         xb, yb = x[i:i + cfg.batch_size].to(device), y[i:i + cfg.batch_size].to(device)
-        with _autocast(cfg, device):
+        with autocast(cfg, device):
             logits = model(input_ids=xb, use_cache=False).logits
         acc.update(logits, yb)
     model.train(was_training)
@@ -172,9 +164,7 @@ def _check_same_config(out: Path, cfg: TrainConfig) -> None:
 
 def _setup_device(cfg: TrainConfig) -> tuple[torch.device, int, int]:
     """The device of this process, its rank and the world size (initialising torch.distributed under torchrun)."""
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {cfg.device!r} asked for, but torch {torch.__version__} sees no CUDA device")
+    device = prepare_device(cfg.device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         import torch.distributed as dist
@@ -184,20 +174,68 @@ def _setup_device(cfg: TrainConfig) -> tuple[torch.device, int, int]:
             torch.cuda.set_device(device)
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high")
     rank, world = _rank_world()
     return device, rank, world
 
 
-def _all_ranks_mean(value: torch.Tensor, world: int) -> float:
-    if world > 1:
-        import torch.distributed as dist
+def _training_data(cfg: TrainConfig, prepared) -> tuple[np.ndarray, np.ndarray, int]:
+    """The token ids trained on, their counts per id (float64, length vocab) and the vocabulary size."""
+    vocab = int(prepared.vocab_size)
+    train_ids = prepared.train if cfg.train_tokens is None else prepared.train[: cfg.train_tokens]
+    if train_ids.size <= cfg.seq_len + 1:
+        raise InputError(f"the training split has {train_ids.size} tokens, fewer than seq_len + 2 = {cfg.seq_len + 2}")
+    train_counts = np.bincount(np.asarray(train_ids, dtype=np.int64), minlength=vocab).astype(np.float64)
+    if train_counts.size > vocab:
+        raise InputError(f"the data hold token id {train_counts.size - 1}, outside vocab_size {vocab}")
+    return train_ids, train_counts, vocab
 
-        value = value.detach().clone()
-        dist.all_reduce(value)
-        value /= world
-    return float(value.item())
+
+def _manifest(cfg: TrainConfig, prepared, model, device: torch.device, world: int) -> dict:
+    return {"config": asdict(cfg), "data": prepared.manifest,
+            "tokenizer_hash": prepared.manifest.get("tokenizer_hash"), "seed": cfg.seed, "versions": _versions(),
+            "world_size": world, "global_batch_tokens": world * cfg.batch_size * cfg.seq_len,
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+            "n_params": n_params(model), "n_params_non_embedding": n_params(model, non_embedding=True),
+            "flops_per_token": flops_per_token(model, cfg.seq_len)}
+
+
+def _wrap(model, cfg: TrainConfig, device: torch.device, world: int):
+    """The module the training forward runs through: DDP over the ranks, torch.compile when asked."""
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    return torch.compile(net) if cfg.compile else net
+
+
+class _Recorder:
+    """Evaluates both splits and keeps metrics.csv and per_token.csv.gz (rank 0 rewrites them whole after each
+    evaluation); a resumed run starts from the rows up to its checkpoint's step."""
+
+    def __init__(self, out: Path, cfg: TrainConfig, splits: tuple, train_counts: np.ndarray, vocab: int,
+                 device: torch.device, rank: int, resumed_at: int | None = None):
+        self.out, self.cfg, self.splits, self.train_counts = out, cfg, splits, train_counts
+        self.vocab, self.device, self.rank = vocab, device, rank
+        self.rows, self.tokens = [], []
+        if resumed_at is not None:
+            self.rows = _read_csv(out / "metrics.csv").query("step <= @resumed_at").to_dict("records")
+            self.tokens = [_read_csv(out / "per_token.csv.gz").query("step <= @resumed_at")]
+
+    def eval_and_save(self, model, step: int) -> None:
+        rows, tokens, train_counts, out = self.rows, self.tokens, self.train_counts, self.out
+        for split, ids in self.splits:
+            loss_sum, count, correct = evaluate(model, ids, self.cfg, self.device, self.vocab).numpy()
+            rows.append({"step": step, "split": split, **summarize(loss_sum, count, correct, train_counts)})
+            seen = np.flatnonzero(count)
+            tokens.append(pd.DataFrame({"step": step, "split": split, "token_id": seen, "count": count[seen],
+                                        "loss": loss_sum[seen] / count[seen]}))
+        if self.rank == 0:
+            atomic_write_csv(frame(LM_RUN_METRICS, rows), out / LM_RUN_METRICS.name)
+            atomic_write_csv(frame(LM_RUN_PER_TOKEN, pd.concat(tokens, ignore_index=True)), out / LM_RUN_PER_TOKEN.name)
+
+    def final(self, step: int) -> dict:
+        """{split: metrics} of the evaluation at `step`, NaN as None."""
+        return {r["split"]: {k: _json_number(v) for k, v in r.items() if k not in ("step", "split")}
+                for r in self.rows if r["step"] == step}
 
 
 def _json_number(v):
@@ -219,110 +257,43 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
     if (out / "done.json").is_file():
         return json.loads((out / "done.json").read_text())
     device, rank, world = _setup_device(cfg)
-    vocab = int(prepared.vocab_size)
-    train_ids = prepared.train if cfg.train_tokens is None else prepared.train[: cfg.train_tokens]
-    if train_ids.size <= cfg.seq_len + 1:
-        raise InputError(f"the training split has {train_ids.size} tokens, fewer than seq_len + 2 = {cfg.seq_len + 2}")
-    train_counts = np.bincount(np.asarray(train_ids, dtype=np.int64), minlength=vocab).astype(np.float64)
-    if train_counts.size > vocab:
-        raise InputError(f"the data hold token id {train_counts.size - 1}, outside vocab_size {vocab}")
+    train_ids, train_counts, vocab = _training_data(cfg, prepared)
     model = build_model(cfg.preset, vocab, cfg.seq_len, cfg.seed).to(device)
     model.train()
-    opt = torch.optim.AdamW(decay_groups(model, cfg.decay_mode, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95),
-                            eps=1e-8, fused=device.type == "cuda")
-    start, rows, tokens = 0, [], []
+    opt = make_optimizer(model, cfg, device)
     ckpt = out / "checkpoint.pt"
-    if ckpt.is_file():
-        try:
-            state = torch.load(ckpt, map_location=device, weights_only=True)
-            if not {"model", "optimizer", "step"} <= set(state):
-                raise KeyError(f"missing {sorted({'model', 'optimizer', 'step'} - set(state))}")
-        except Exception as exc:  # torch raises RuntimeError / UnpicklingError / EOFError on a damaged file
-            raise InputError(f"checkpoint {str(ckpt)!r} is unreadable ({type(exc).__name__}: {exc}); delete it "
-                             f"to restart this run from step 0") from None
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start = int(state["step"])
-        if "rng" in state:
-            torch.set_rng_state(state["rng"]["cpu"].cpu())
-            if device.type == "cuda" and "cuda" in state["rng"]:
-                torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), device)
-        rows = _read_csv(out / "metrics.csv").query("step <= @start").to_dict("records")
-        tokens = [_read_csv(out / "per_token.csv.gz").query("step <= @start")]
+    start = checkpoint.load(ckpt, model, opt, device) if ckpt.is_file() else None
+    record = _Recorder(out, cfg, (("train", train_ids), ("heldout", prepared.heldout)), train_counts, vocab, device,
+                       rank, resumed_at=start)
+    start = start or 0
     if rank == 0:
-        atomic_write_json(out / "manifest.json", {
-            "config": asdict(cfg), "data": prepared.manifest,
-            "tokenizer_hash": prepared.manifest.get("tokenizer_hash"), "seed": cfg.seed, "versions": _versions(),
-            "world_size": world, "global_batch_tokens": world * cfg.batch_size * cfg.seq_len,
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-            "n_params": n_params(model), "n_params_non_embedding": n_params(model, non_embedding=True),
-            "flops_per_token": flops_per_token(model, cfg.seq_len)})
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    if cfg.compile:
-        net = torch.compile(net)
-
-    def eval_and_save(step: int):
-        for split, ids in (("train", train_ids), ("heldout", prepared.heldout)):
-            loss_sum, count, correct = evaluate(model, ids, cfg, device, vocab).numpy()
-            rows.append({"step": step, "split": split, **summarize(loss_sum, count, correct, train_counts)})
-            seen = np.flatnonzero(count)
-            tokens.append(pd.DataFrame({"step": step, "split": split, "token_id": seen, "count": count[seen],
-                                        "loss": loss_sum[seen] / count[seen]}))
-        if rank == 0:
-            atomic_write_csv(pd.DataFrame(rows), out / "metrics.csv")
-            atomic_write_csv(pd.concat(tokens, ignore_index=True), out / "per_token.csv.gz")
-
-    def checkpoint(step: int):
-        if rank == 0:
-            rng = {"cpu": torch.get_rng_state()}
-            if device.type == "cuda":
-                rng["cuda"] = torch.cuda.get_rng_state(device)
-            with atomic_path(ckpt) as tmp:  # streamed to disk: no in-memory copy of a large state
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "rng": rng},
-                           tmp)
-
-    if rank == 0:
+        atomic_write_json(out / "manifest.json", _manifest(cfg, prepared, model, device, world))
         out.mkdir(parents=True, exist_ok=True)
+    net = _wrap(model, cfg, device, world)
     if start == 0:
-        eval_and_save(0)
+        record.eval_and_save(model, 0)
     train_seconds, t_call = 0.0, time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=start, desc=out.name, unit="step", leave=False,
                disable=not progress or rank != 0)
     try:
         for step in range(start, cfg.steps):
             t0 = time.perf_counter()
-            for group in opt.param_groups:
-                group["lr"] = lr_at(cfg, step)
-            batch = batch_at(train_ids, cfg, step, rank, world).to(device, non_blocking=True)
-            with _autocast(cfg, device):
-                logits = net(input_ids=batch[:, :-1], use_cache=False).logits
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch[:, 1:].reshape(-1))
-            value = _all_ranks_mean(loss, world)  # one host sync per step: stop before a NaN reaches the weights
-            if not math.isfinite(value):
-                raise InputError(f"training diverged at step {step} (loss {value}); lower lr (now {cfg.lr:g})")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
+            batch = batch_at(train_ids, cfg, step, rank, world)
+            value = train_step(net, model, opt, batch, cfg, step, world, device)
             train_seconds += time.perf_counter() - t0
             bar.update(1)
             bar.set_postfix(loss=f"{value:.3f}", refresh=False)
             done = step + 1
             if done % cfg.eval_every == 0 or done == cfg.steps:
-                eval_and_save(done)
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps or done == stop_at:
-                checkpoint(done)
+                record.eval_and_save(model, done)
+            if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps or done == stop_at):
+                checkpoint.save(ckpt, model, opt, done)
             if done == stop_at:
                 return {"stopped_at": done}
     finally:
         bar.close()
-    final = {r["split"]: {k: _json_number(v) for k, v in r.items() if k not in ("step", "split")}
-             for r in rows if r["step"] == cfg.steps}
     steps_this_call = cfg.steps - start
-    result = {"steps": cfg.steps, "final": final, "train_seconds_this_call": train_seconds,
+    result = {"steps": cfg.steps, "final": record.final(cfg.steps), "train_seconds_this_call": train_seconds,
               "wall_seconds_this_call": time.perf_counter() - t_call,
               "tokens_per_s": (steps_this_call * world * cfg.batch_size * cfg.seq_len / train_seconds
                                if train_seconds > 0 else None)}

@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 from plumbing.atomic import save_figure as save  # noqa: E402,F401
 from plumbing.errors import InputError  # noqa: E402
 from plumbing.results import read_result_csv as read_csv  # noqa: E402,F401  (re-exported for the figure modules)
+from plumbing.schemas import LM_SUMMARY  # noqa: E402
 
 PAPER = ("paper: OpenELM/Qwen2 270M-3B, IMDB (25k reviews), BPE 32k, seq 128, 10k steps, AdamW, "
          "weight decay 0-2, 5 seeds, measured on the training set")
@@ -51,16 +52,16 @@ def lm_dirs(results: Path) -> list[Path]:
     a summary.csv (lm_stats is not a sweep); an InputError naming lm/summary.csv if there is none."""
     found = sorted((p for p in Path(results).glob("lm*") if p.name == "lm" or p.name.startswith("lm_")),
                    key=lambda p: (p.name != "lm", p.name))
-    found = [p for p in found if p.name != "lm_stats" and (p / "summary.csv").is_file()]
+    found = [p for p in found if p.name != "lm_stats" and (p / LM_SUMMARY.name).is_file()]
     if not found:
-        raise InputError(f"missing result file {str(Path(results) / 'lm' / 'summary.csv')!r}")
+        raise InputError(f"missing result file {str(Path(results) / 'lm' / LM_SUMMARY.name)!r}")
     return found
 
 
 def lm_summary(folder: Path, columns: tuple, numeric: tuple = ()) -> pd.DataFrame:
     """An LM folder's summary.csv: the split column must hold train / heldout; decay_mode defaults to one mode."""
-    path = folder / "summary.csv"
-    s = read_csv(path, ("lambda", "seed", "split") + tuple(columns), ("lambda",) + tuple(numeric))
+    path = folder / LM_SUMMARY.name
+    s = read_csv(path, LM_SUMMARY.pick("lambda", "seed", "split", *columns), LM_SUMMARY.pick("lambda", *numeric))
     bad = sorted(set(s["split"].astype(str)) - {"train", "heldout"})
     if bad:
         raise InputError(f"result file {str(path)!r}: split must be train or heldout, got {', '.join(bad)}")
@@ -80,9 +81,9 @@ def lm_label(folder: Path) -> str:
     cfg = lm_config(folder)
     train = cfg.get("train") or {}
     steps = train.get("steps")
-    if steps is None and (folder / "summary.csv").is_file():
+    if steps is None and (folder / LM_SUMMARY.name).is_file():
         try:
-            step = pd.read_csv(folder / "summary.csv", usecols=["step"])["step"]
+            step = pd.read_csv(folder / LM_SUMMARY.name, usecols=list(LM_SUMMARY.pick("step")))["step"]
             steps = f"{int(step.max())}" if step.notna().any() else None
         except (ValueError, OSError):
             steps = None
@@ -107,7 +108,7 @@ def symlog_lambda(ax, lambdas) -> None:
 
 def lm_inputs(results: Path) -> list[Path]:
     """summary.csv and config.json of every LM sweep folder: what the per-lambda LM figures read."""
-    return [f / name for f in lm_dirs(results) for name in ("summary.csv", "config.json")]
+    return [f / name for f in lm_dirs(results) for name in (LM_SUMMARY.name, "config.json")]
 
 
 def lambda_panels(results: Path, out: Path, name: str, series: tuple, ylabel: str, title: str) -> list[Path]:

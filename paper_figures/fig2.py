@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Patch, Rectangle
 
 from plumbing.atomic import atomic_write_text
+from plumbing.schemas import LM_TEXT_SAMPLE
 
 from .common import as_bool, lm_dirs, read_csv, save
 
@@ -22,7 +23,7 @@ CAPTION = ("Fig. 2 analogue — a held-out text, each token coloured by its trai
            "P99 count threshold, blue: above); the HTML file has the same text with hover details.")
 DIFFERS = ("the paper colours an IMDB review under its 32k BPE tokenizer; ours is a held-out document of our "
            "corpus under our tokenizer, so the pieces and the threshold differ")
-COLS = ("position", "token_id", "piece", "count", "low_freq", "threshold")
+COLS = LM_TEXT_SAMPLE.columns  # position, token_id, piece, count, low_freq, threshold
 #                text       background
 LOW = ("#b2182b", "#fddbc7")
 HIGH = ("#2166ac", "#d1e5f0")
@@ -30,13 +31,13 @@ WIDTH_IN, LINE_IN, FONT, MAX_LINES = 10.0, 0.28, 11, 40
 
 
 def inputs(results: Path) -> list[Path]:
-    return [lm_dirs(results)[0] / "text_sample.csv"]
+    return [lm_dirs(results)[0] / LM_TEXT_SAMPLE.name]
 
 
 def read_sample(results: Path):
     path, = inputs(results)
     # keep_default_na=False: a token piece "NA" or "null" is text, not a missing value
-    s = read_csv(path, COLS, ("position", "token_id", "count", "threshold"), keep_default_na=False,
+    s = read_csv(path, COLS, LM_TEXT_SAMPLE.pick("position", "token_id", "count", "threshold"), keep_default_na=False,
                  dtype={"piece": str})
     s["low_freq"] = as_bool(s, "low_freq", path)
     return s.sort_values("position", kind="stable").reset_index(drop=True)

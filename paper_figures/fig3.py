@@ -14,6 +14,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from plumbing.schemas import LM_TOKEN_STATS, LM_VOCAB_SHARE
+
 from .common import lm_dirs, need, read_csv, read_json, save
 
 NAME = "fig3_token_frequency"
@@ -23,18 +25,19 @@ DIFFERS = ("the paper counts IMDB under 32k-token BPE vocabularies; ours counts 
            "tokenizer (vocabulary size in the panel title)")
 KEYS = ("p99_count_threshold", "tokens_for_50pct_mass", "tokens_for_80pct_mass", "tokens_for_95pct_mass",
         "share_below_p95_mass", "share_below_p99_count")
-SHARE_COLS = ("vocab_size", "share_below_p99_count", "share_below_p95_mass")
+SHARE_COLS = LM_VOCAB_SHARE.pick("vocab_size", "share_below_p99_count", "share_below_p95_mass")
+COUNT_COLS = LM_TOKEN_STATS.pick("token_id", "count")
 
 
 def inputs(results: Path) -> list[Path]:
     folder = lm_dirs(results)[0]
-    share = Path(results) / "lm_stats" / "vocab_share.csv"
-    return [folder / "token_stats.csv", folder / "token_stats.json"] + ([share] if share.is_file() else [])
+    share = Path(results) / "lm_stats" / LM_VOCAB_SHARE.name
+    return [folder / LM_TOKEN_STATS.name, folder / "token_stats.json"] + ([share] if share.is_file() else [])
 
 
 def make(results: Path, out: Path) -> list[Path]:
     folder = lm_dirs(results)[0]
-    counts = read_csv(folder / "token_stats.csv", ("token_id", "count"), ("count",))["count"].to_numpy()
+    counts = read_csv(folder / LM_TOKEN_STATS.name, COUNT_COLS, LM_TOKEN_STATS.pick("count"))["count"].to_numpy()
     counts = np.sort(counts)[::-1]
     cuts = need(read_json(folder / "token_stats.json"), KEYS, folder / "token_stats.json")
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))

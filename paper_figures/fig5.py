@@ -11,6 +11,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from plumbing.schemas import LM_LEARNING_SPEED
+
 from .common import lm_dirs, read_csv, save
 
 NAME = "fig5_learning_speed"
@@ -18,16 +20,16 @@ CAPTION = ("Fig. 5 analogue — token learning speed against training count, col
            "bin, one panel per weight decay.")
 DIFFERS = ("the first seed of our own runs (named here) instead of the paper's 270M-3B models trained 10k steps "
            "on IMDB; learning speed is measured on our training split")
-COLS = ("lambda", "seed", "token_id", "train_count", "pow3_bin", "learning_speed")
+COLS = LM_LEARNING_SPEED.pick("lambda", "seed", "token_id", "train_count", "pow3_bin", "learning_speed")
 
 
 def inputs(results: Path) -> list[Path]:
-    return [lm_dirs(results)[0] / "learning_speed.csv"]
+    return [lm_dirs(results)[0] / LM_LEARNING_SPEED.name]
 
 
 def make(results: Path, out: Path) -> list[Path]:
     path, = inputs(results)
-    s = read_csv(path, COLS, ("lambda", "seed", "train_count", "pow3_bin", "learning_speed"))
+    s = read_csv(path, COLS, LM_LEARNING_SPEED.pick("lambda", "seed", "train_count", "pow3_bin", "learning_speed"))
     seed = s["seed"].min()
     s = s[(s["seed"] == seed) & (s["train_count"] > 0)]
     mode = ""

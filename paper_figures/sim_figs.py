@@ -15,6 +15,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from plumbing.schemas import LANGUAGES, SIM_PER_CLASS, SIM_SUMMARY
+
 from .common import as_bool, read_csv, save
 
 CAPTION = ("Simulations — trained UFMs and an MLP vs the theory minimiser per optimizer; how much the average loss "
@@ -24,30 +26,31 @@ DIFFERS = ("the paper runs no such simulation: these train the proposition's own
 LANG_CAPTION = "Languages — share of each language's word list that is rare (wordfreq word frequencies)."
 LANG_DIFFERS = ("the paper's ~85% low-frequency share is for one BPE vocabulary on one corpus; these are word "
                 "lists per language, not tokenizer vocabularies")
-PER_CLASS = ("model", "optimizer", "lambda", "seed", "count", "loss", "theory_loss")
-SUMMARY = ("model", "optimizer", "lambda", "average_loss", "balanced_loss")
-LANGS = ("language", "vocab_size", "share_below_p95_mass", "share_below_p99_count")
+PER_CLASS = SIM_PER_CLASS.pick("model", "optimizer", "lambda", "seed", "count", "loss", "theory_loss")
+SUMMARY = SIM_SUMMARY.pick("model", "optimizer", "lambda", "average_loss", "balanced_loss")
+LANGS = LANGUAGES.pick("language", "vocab_size", "share_below_p95_mass", "share_below_p99_count")
 
 
 def inputs(results: Path) -> list[Path]:
-    return [Path(results) / "simulations" / "per_class.csv.gz", Path(results) / "simulations" / "summary.csv"]
+    return [Path(results) / "simulations" / SIM_PER_CLASS.name, Path(results) / "simulations" / SIM_SUMMARY.name]
 
 
 def lang_inputs(results: Path) -> list[Path]:
-    return [Path(results) / "languages" / "languages.csv"]
+    return [Path(results) / "languages" / LANGUAGES.name]
 
 
 def theory_vs_trained(results: Path, out: Path) -> list[Path]:
-    pc = read_csv(Path(results) / "simulations" / "per_class.csv.gz", PER_CLASS,
-                  ("lambda", "seed", "count", "loss", "theory_loss"))
+    pc = read_csv(Path(results) / "simulations" / SIM_PER_CLASS.name, PER_CLASS,
+                  SIM_PER_CLASS.pick("lambda", "seed", "count", "loss", "theory_loss"))
     ufm = pc["model"].astype(str).str.startswith("ufm")
     pc = pc[ufm & pc["theory_loss"].notna() & (pc["seed"] == pc["seed"].min())]
-    summary = Path(results) / "simulations" / "summary.csv"
+    summary = Path(results) / "simulations" / SIM_SUMMARY.name
     other_objective = set()
     if summary.is_file():
-        s = read_csv(summary, ("model", "optimizer"))
-        if "same_objective_as_theory" in s:
-            s = s[~as_bool(s, "same_objective_as_theory", summary)]
+        s = read_csv(summary, SIM_SUMMARY.pick("model", "optimizer"))
+        same, = SIM_SUMMARY.pick("same_objective_as_theory")  # optional: older folders lack it
+        if same in s:
+            s = s[~as_bool(s, same, summary)]
             other_objective = set(zip(s["model"], s["optimizer"]))
     models = list(dict.fromkeys(pc["model"]))
     opts = [o for o in ("adam", "lbfgs", "gd", "adamw") if o in set(pc["optimizer"])]
@@ -75,7 +78,7 @@ def theory_vs_trained(results: Path, out: Path) -> list[Path]:
 
 
 def adamw_vs_l2(results: Path, out: Path) -> list[Path]:
-    s = read_csv(Path(results) / "simulations" / "summary.csv", SUMMARY, ("lambda", "average_loss", "balanced_loss"))
+    s = read_csv(Path(results) / "simulations" / SIM_SUMMARY.name, SUMMARY, SUMMARY[2:])
     models = list(dict.fromkeys(s["model"]))
     fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.2), squeeze=False)
     for ax, model in zip(axes[0], models):
@@ -96,7 +99,7 @@ def adamw_vs_l2(results: Path, out: Path) -> list[Path]:
 
 
 def languages(results: Path, out: Path) -> list[Path]:
-    t = read_csv(Path(results) / "languages" / "languages.csv", LANGS, LANGS[1:])
+    t = read_csv(Path(results) / "languages" / LANGUAGES.name, LANGS, LANGS[1:])
     t = t.sort_values("share_below_p95_mass")
     fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(t) + 2), 3.6))
     x = range(len(t))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from plumbing.atomic import atomic_write_csv, atomic_write_text
+from plumbing.schemas import LM_TABLE1
 
 from .common import lm_dirs, lm_label, read_csv
 
@@ -23,11 +24,12 @@ DIFFERS = ("the paper's Table 1 is OpenELM-270M on IMDB, training set, weight de
 PAPER_ROW = ("Paper (Table 1, OpenELM-270M on IMDB, train): average loss 0.051 -> 0.068, balanced loss "
              "0.066 -> 0.163, accuracy 98.80% -> 98.71% for weight decay 0 -> 1.")
 METRICS = ("average_loss", "balanced_loss", "accuracy")
-COLS = ("decay_mode", "split", "lambda", "n_seeds") + tuple(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))
+COLS = LM_TABLE1.pick("decay_mode", "split", "lambda", "n_seeds",
+                      *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")))
 
 
 def inputs(results: Path) -> list[Path]:
-    return [f / name for f in lm_dirs(results) for name in ("table1.csv", "config.json")]
+    return [f / name for f in lm_dirs(results) for name in (LM_TABLE1.name, "config.json")]
 
 
 def _cell(row, metric: str, scale: float = 1.0, fmt: str = ".4f") -> str:
@@ -38,7 +40,7 @@ def _cell(row, metric: str, scale: float = 1.0, fmt: str = ".4f") -> str:
 def make(results: Path, out: Path) -> list[Path]:
     frames, lines = [], [PAPER_ROW, ""]
     for folder in lm_dirs(results):
-        t = read_csv(folder / "table1.csv", COLS, ("lambda", "n_seeds") + COLS[4:])
+        t = read_csv(folder / LM_TABLE1.name, COLS, ("lambda", "n_seeds") + COLS[4:])
         t = t.assign(_order=t["split"].map({"train": 0, "heldout": 1}).fillna(2))
         t = t.sort_values(["_order", "decay_mode", "lambda"], kind="stable").drop(columns="_order")
         t.insert(0, "sweep", folder.name)

@@ -11,11 +11,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from plumbing.atomic import save_figure  # noqa: E402
-from plumbing.results import read_result_csv
+from plumbing.results import read_result_csv  # noqa: E402
+from plumbing.schemas import SIM_PER_CLASS, SIM_SUMMARY, Schema  # noqa: E402
 
 
-def _read(path: Path) -> pd.DataFrame:
-    return read_result_csv(path, hint="run `python -m simulations run` first")
+def _read(folder: Path, schema: Schema) -> pd.DataFrame:
+    """folder/<schema.name> with every column of the schema (the figures read a folder that `run` just wrote)."""
+    return read_result_csv(folder / schema.name, schema.columns, hint="run `python -m simulations run` first")
 
 
 def _lam_colors(lams):
@@ -119,8 +121,8 @@ def theory_gap(sm: pd.DataFrame, out: Path) -> list[Path]:
 def all_figures(out: str | Path) -> list[Path]:
     """Every figure of a run folder, from its summary.csv and per_class.csv.gz (each read once)."""
     out = Path(out)
-    sm = _read(out / "summary.csv")
-    pc = _read(out / "per_class.csv.gz")
+    sm = _read(out, SIM_SUMMARY)
+    pc = _read(out, SIM_PER_CLASS)
     opts = list(dict.fromkeys(sm["optimizer"]))
     paths = average_vs_balanced(sm, out) + theory_gap(sm, out)
     reference = "lbfgs" if "lbfgs" in opts else opts[0]

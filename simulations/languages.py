@@ -18,26 +18,22 @@ import pandas as pd
 
 from plumbing.atomic import atomic_write_text, save_figure
 from plumbing.errors import InputError
-from theory.metrics import low_frequency_mask
+from plumbing.schemas import LANGUAGES, frame
+from theory.metrics import classes_for_mass, low_frequency_mask
 from theory.problem import check_counts
 
 from .frequencies import available_languages, wordfreq_counts
 
-COLUMNS = ("language", "vocab_size", "share_below_p95_mass", "share_below_p99_count")
+COLUMNS = LANGUAGES.columns  # language, vocab_size, share_below_p95_mass, share_below_p99_count
 MASS = 0.95
 PERCENTILE = 99.0
 PAPER_SHARE = 0.85
 
 
 def mass_prefix_size(counts: np.ndarray, mass: float = MASS) -> int:
-    """m = min{j : n_(1) + ... + n_(j) >= mass * N}, counts sorted most frequent first, N = sum_k n_k.
-
-    A relative slack of 1e-12 absorbs the rounding of the running sum, so a prefix holding exactly
-    `mass` of the total counts as holding it.
-    """
-    n = np.sort(check_counts(counts))[::-1]
-    cum = np.cumsum(n)
-    return int(np.searchsorted(cum, mass * cum[-1] * (1.0 - 1e-12), side="left")) + 1
+    """m = min{j : n_(1) + ... + n_(j) >= mass * N}, counts sorted most frequent first, N = sum_k n_k:
+    theory.metrics.classes_for_mass, on counts checked by theory.problem.check_counts (all > 0)."""
+    return classes_for_mass(check_counts(counts), mass)
 
 
 def language_stats(counts: np.ndarray) -> dict:
@@ -64,7 +60,7 @@ def languages_table(languages=None, progress: bool = True) -> pd.DataFrame:
     rows = []
     for lang in tqdm(langs, desc="wordfreq languages", unit="lang", disable=not progress):
         rows.append({"language": lang, **language_stats(wordfreq_counts(lang))})
-    return pd.DataFrame(rows, columns=list(COLUMNS)).astype({"vocab_size": "int64"})
+    return frame(LANGUAGES, rows).astype({"vocab_size": "int64"})
 
 
 def _figure(table: pd.DataFrame):

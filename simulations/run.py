@@ -1,6 +1,6 @@
 """The simulation grid: every model x optimizer trained for all lambdas x seeds, compared with `theory`.
 
-Layout of an output folder (all tidy, pandas-readable):
+Layout of an output folder (all tidy, pandas-readable; the column lists are plumbing.schemas.SIM_*):
   config.json              the SimConfig that made it (a rerun with another config is refused)
   counts.csv               class, count, pow3_bin, equal_mass_bin, low_freq
   theory.csv               model, lambda, class, theory_loss (UFM models, lambda > 0, d >= V)
@@ -28,10 +28,11 @@ from tqdm import tqdm
 
 from plumbing.atomic import atomic_write_csv, atomic_write_json
 from plumbing.config import claim_result_folder
+from plumbing.schemas import SIM_COUNTS, SIM_CURVES, SIM_PART_FILES, SIM_PER_CLASS, SIM_SUMMARY, SIM_THEORY, frame
 from theory import metrics
 from theory.problem import Problem
-from theory.relu import relu_closed_form
-from theory.unconstrained import solve_unconstrained
+from theory.solve import MODELS as THEORY_MODELS
+from theory.solve import solve
 
 from .config import SimConfig
 from .frequencies import class_counts
@@ -46,7 +47,7 @@ def config_counts(cfg: SimConfig) -> np.ndarray:
 
 
 def count_table(counts: np.ndarray, cfg: SimConfig) -> pd.DataFrame:
-    return pd.DataFrame({
+    return frame(SIM_COUNTS, {
         "class": np.arange(counts.size), "count": counts,
         "pow3_bin": metrics.power_of_3_bins(counts),
         "equal_mass_bin": metrics.equal_mass_bins(counts, cfg.equal_mass_bins),
@@ -55,12 +56,12 @@ def count_table(counts: np.ndarray, cfg: SimConfig) -> pd.DataFrame:
 
 
 def theory_table(counts: np.ndarray, cfg: SimConfig) -> pd.DataFrame:
-    """Per-class loss at the global minimum for each UFM model and lambda > 0 (none exists at lambda = 0:
-    the infimum 0 is not attained). Unconstrained: certified to a duality gap of 1e-9."""
+    """Per-class loss at the global minimum for each UFM model (theory.solve.MODELS) and lambda > 0 (none
+    exists at lambda = 0: the infimum 0 is not attained). Unconstrained: certified to a duality gap of 1e-9."""
     d = cfg.d or counts.size
     rows = []
     for model in cfg.models:
-        if not model.startswith("ufm") or d < counts.size:
+        if model not in THEORY_MODELS or d < counts.size:
             continue
         for lam in cfg.lambdas:
             if lam == 0:
@@ -73,10 +74,9 @@ def theory_table(counts: np.ndarray, cfg: SimConfig) -> pd.DataFrame:
 
 
 def _theory_loss(model: str, counts: np.ndarray, lam: float, d: int, tol: float = 1e-9) -> np.ndarray:
-    problem = Problem(counts, lam, lam, d)
-    if model == "ufm-relu":
-        return relu_closed_form(problem).per_class_loss
-    return solve_unconstrained(problem, tol=tol).per_class_loss
+    """Per-class loss at the global minimum of `model` (theory.solve.solve; exact for ufm-relu, certified to
+    a duality gap <= tol for ufm-unconstrained) with lambda_W = lambda_H = lam."""
+    return solve(Problem(counts, lam, lam, d), model, tol=tol).per_class_loss
 
 
 def effective_lambda(model: str, counts: np.ndarray, loss: np.ndarray, d: int) -> tuple[float, float]:
@@ -134,7 +134,7 @@ def run_part(cfg: SimConfig, model: str, optimizer: str, counts: np.ndarray, tab
         theory_lam = lam
         if optimizer in SAME_OBJECTIVE:
             th = theory[(theory["model"] == model) & (theory["lambda"] == lam)]["theory_loss"].to_numpy()
-        elif model.startswith("ufm") and d >= counts.size and lam > 0:
+        elif model in THEORY_MODELS and d >= counts.size and lam > 0:
             theory_lam, _ = effective_lambda(model, counts, final, d)
             th = _theory_loss(model, counts, theory_lam, d)
         else:
@@ -153,17 +153,18 @@ def run_part(cfg: SimConfig, model: str, optimizer: str, counts: np.ndarray, tab
             "theory_lambda": theory_lam if th.size else np.nan,
             "steps": int(marks[-1]), "lr": cfg.lr[optimizer], "wall_s_batch": wall,
         })
-        per_class.append(pd.DataFrame({
+        per_class.append(frame(SIM_PER_CLASS, {
             "model": model, "optimizer": optimizer, "lambda": lam, "seed": seed, "class": table["class"],
             "count": n, "pow3_bin": table["pow3_bin"], "low_freq": low, "loss": final,
             "theory_loss": th if th.size else np.nan, "learning_speed": speed,
         }))
     groups = _group_curves(curves, marks, table)
-    curve_rows = [pd.DataFrame({"model": model, "optimizer": optimizer, "lambda": lam, "seed": seed,
-                                "step": marks, "group": name, "loss": values[:, r]})
+    curve_rows = [frame(SIM_CURVES, {"model": model, "optimizer": optimizer, "lambda": lam, "seed": seed,
+                                     "step": marks, "group": name, "loss": values[:, r]})
                   for name, values in groups.items() for r, (lam, seed) in enumerate(zip(lam_list, seed_list))]
-    return {"summary.csv": pd.DataFrame(summary), "per_class.csv.gz": pd.concat(per_class, ignore_index=True),
-            "curves.csv": pd.concat(curve_rows, ignore_index=True)}
+    return {SIM_SUMMARY.name: frame(SIM_SUMMARY, summary),
+            SIM_PER_CLASS.name: frame(SIM_PER_CLASS, pd.concat(per_class, ignore_index=True)),
+            SIM_CURVES.name: frame(SIM_CURVES, pd.concat(curve_rows, ignore_index=True))}
 
 
 def run_grid(cfg: SimConfig, out: str | Path, device: str = "cpu", progress: bool = True) -> pd.DataFrame:
@@ -174,15 +175,15 @@ def run_grid(cfg: SimConfig, out: str | Path, device: str = "cpu", progress: boo
     table = count_table(counts, cfg)
     parts = out / "parts"
     todo = [(m, o) for m in cfg.models for o in cfg.optimizers if not (parts / f"{m}__{o}").is_dir()]
-    theory_file = out / "theory.csv"
+    theory_file = out / SIM_THEORY.name
     if theory_file.exists():
         theory = pd.read_csv(theory_file)
     else:
         theory = theory_table(counts, cfg)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", record)
-    atomic_write_csv(table, out / "counts.csv")
-    atomic_write_csv(theory, theory_file)
+    atomic_write_csv(frame(SIM_COUNTS, table), out / SIM_COUNTS.name)
+    atomic_write_csv(frame(SIM_THEORY, theory), theory_file)
     total = sum(cfg.steps[o] for _, o in todo)
     with tqdm(total=total, desc="simulations", unit="step", disable=not progress) as bar:
         for model, optimizer in todo:
@@ -191,8 +192,8 @@ def run_grid(cfg: SimConfig, out: str | Path, device: str = "cpu", progress: boo
             parts.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=parts, prefix=f".{model}__{optimizer}."))
             try:
-                for name, frame in tables.items():
-                    atomic_write_csv(frame, tmp / name)
+                for name, part in tables.items():
+                    atomic_write_csv(part, tmp / name)
                 tmp.rename(parts / f"{model}__{optimizer}")
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -203,8 +204,8 @@ def run_grid(cfg: SimConfig, out: str | Path, device: str = "cpu", progress: boo
 def collect(cfg: SimConfig, out: Path) -> pd.DataFrame:
     """Concatenate the finished parts, in config order, into the top-level tables."""
     merged = {}
-    for name in ("summary.csv", "per_class.csv.gz", "curves.csv"):
-        frames = [pd.read_csv(out / "parts" / f"{m}__{o}" / name) for m in cfg.models for o in cfg.optimizers]
-        merged[name] = pd.concat(frames, ignore_index=True)
-        atomic_write_csv(merged[name], out / name)
-    return merged["summary.csv"]
+    for schema in SIM_PART_FILES:
+        frames = [pd.read_csv(out / "parts" / f"{m}__{o}" / schema.name) for m in cfg.models for o in cfg.optimizers]
+        merged[schema.name] = frame(schema, pd.concat(frames, ignore_index=True))
+        atomic_write_csv(merged[schema.name], out / schema.name)
+    return merged[SIM_SUMMARY.name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,62 +14,48 @@ import pytest
 
 from lm_experiments.sweep import SweepConfig, load_sweep_config, run_sweep, table1
 from plumbing.errors import InputError
+from plumbing.schemas import LM_SUMMARY, frame
 
-WORDS = ("the film was good bad long short funny dull plot actor scene story great awful music end "
-         "quiet bright zebra quokka axolotl").split()
-
-
-@pytest.fixture(scope="module")
-def corpus_file(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    p = rng.zipf(1.3, size=20000) % len(WORDS)
-    lines = [" ".join(WORDS[i] for i in p[j:j + 12]) for j in range(0, p.size, 12)]
-    path = tmp_path_factory.mktemp("corpus") / "reviews.txt"
-    path.write_text("\n".join(lines))
-    return path
+# the sweep folders come from tests/conftest.py: sweep_config(**fields) and lm_sweep_dir (a finished
+# sweep_config() sweep, shared read-only: a test that changes it works on a copy)
 
 
-def _cfg(corpus_file, **kw):
-    train = {"preset": "tiny", "seq_len": 16, "batch_size": 4, "steps": 6, "eval_every": 3, "eval_tokens": 256,
-             "warmup": 1, "checkpoint_every": 3}
-    return SweepConfig(**{"name": "t", "corpus": f"files:{corpus_file}", "vocab_size": 300, "lambdas": (0.0, 1.0),
-                          "seeds": (0,), "train": train, **kw})
+def _copy(lm_sweep_dir, tmp_path):
+    return Path(shutil.copytree(lm_sweep_dir[0], tmp_path / "lm"))
 
 
-def test_sweep_writes_contract_summary_and_table1(tmp_path, corpus_file):
-    summary = run_sweep(_cfg(corpus_file), tmp_path, progress=False)
-    on_disk = pd.read_csv(tmp_path / "summary.csv")
-    for col in ("lambda", "seed", "split", "average_loss", "balanced_loss", "accuracy", "low_freq_loss",
-                "high_freq_loss"):
-        assert col in on_disk.columns
+def test_sweep_writes_contract_summary_and_table1(lm_sweep_dir):
+    out, summary = lm_sweep_dir
+    on_disk = pd.read_csv(out / "summary.csv")
+    assert list(on_disk.columns) == list(LM_SUMMARY.columns)
     assert sorted(on_disk["split"].unique()) == ["heldout", "train"]
     assert len(on_disk) == 2 * 2  # lambdas x splits (1 seed)
     assert np.isfinite(on_disk[["average_loss", "balanced_loss", "accuracy"]].to_numpy()).all()
     assert len(summary) == len(on_disk)
-    t1 = (tmp_path / "table1.md").read_text()
+    t1 = (out / "table1.md").read_text()
     assert "| 0 |" in t1 and "| 1 |" in t1
     for name in ("token_stats.csv", "token_stats.json", "text_sample.csv", "learning_speed.csv"):
-        assert (tmp_path / name).stat().st_size > 0, name
+        assert (out / name).stat().st_size > 0, name
 
 
-def test_rerun_skips_finished_runs(tmp_path, corpus_file):
-    cfg = _cfg(corpus_file)
-    run_sweep(cfg, tmp_path, progress=False)
-    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("metrics.csv")}
-    run_sweep(cfg, tmp_path, progress=False)
+def test_rerun_skips_finished_runs(tmp_path, sweep_config, lm_sweep_dir):
+    out = _copy(lm_sweep_dir, tmp_path)
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("metrics.csv")}
+    run_sweep(sweep_config(), out, progress=False)
     assert stamps and all(p.stat().st_mtime_ns == t for p, t in stamps.items())
 
 
-def test_sweep_refuses_a_folder_of_another_config(tmp_path, corpus_file):
-    run_sweep(_cfg(corpus_file), tmp_path, progress=False)
+def test_sweep_refuses_a_folder_of_another_config(tmp_path, sweep_config, lm_sweep_dir):
+    out = _copy(lm_sweep_dir, tmp_path)
     with pytest.raises(InputError, match="another config"):
-        run_sweep(_cfg(corpus_file, lambdas=(0.0, 0.5)), tmp_path, progress=False)
+        run_sweep(sweep_config(lambdas=(0.0, 0.5)), out, progress=False)
 
 
 def test_table1_reports_mean_and_std_over_seeds():
-    s = pd.DataFrame({"decay_mode": "m", "split": "train", "lambda": [0.0, 0.0, 1.0, 1.0], "seed": [0, 1, 0, 1],
-                      "average_loss": [1.0, 3.0, 2.0, 2.0], "balanced_loss": 1.0, "accuracy": 0.5,
-                      "low_freq_loss": 1.0, "high_freq_loss": 1.0})
+    s = frame(LM_SUMMARY, {"decay_mode": "m", "split": "train", "lambda": [0.0, 0.0, 1.0, 1.0], "seed": [0, 1, 0, 1],
+                           "average_loss": [1.0, 3.0, 2.0, 2.0], "balanced_loss": 1.0, "accuracy": 0.5,
+                           "low_freq_loss": 1.0, "high_freq_loss": 1.0, "step": 6, "corpus": "c",
+                           "run": ["r0", "r1", "r2", "r3"]})
     t = table1(s).set_index("lambda")
     assert t.loc[0.0, "average_loss_mean"] == 2.0
     assert t.loc[0.0, "average_loss_std"] == pytest.approx(np.sqrt(2.0))

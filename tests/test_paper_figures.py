@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,94 +16,96 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from lm_experiments import stats
+from lm_experiments.sweep import SweepConfig, collect, run_name
+from lm_experiments.token_report import write_stats
 from paper_figures import fig1, fig2, fig3, fig5, sim_figs, table1, theory_figs
 from paper_figures.cli import main
 from paper_figures.report import FIGURES, build_report
+from plumbing.atomic import atomic_write_csv, atomic_write_json
+from plumbing.config import claim_result_folder
 from plumbing.errors import InputError
+from plumbing.schemas import LM_RUN_METRICS, LM_RUN_PER_TOKEN, LM_TEXT_SAMPLE, LM_TOKEN_STATS, frame
+from simulations.languages import write_languages
 
+# Every result file of the fixture folder is made by the writer that makes it in a real run (or, for the
+# synthetic LM run files and the text sample, through their schemas), so a writer that renames a column
+# breaks these tests. theory/ is a real `theory verify` folder (tests/conftest.py) without its PNGs, which
+# paper_figures must redraw from the tables.
 LAMS = (0.0, 0.5, 1.0)
+STEPS = (0, 5, 10)  # evaluation steps of the synthetic LM runs
 PIECES = ["The", " film", " was", " a", " quokka", ".", "\n", "NA", " <b>&", " $x$", " un", "believ", "able"]
 
 
-def _write(path: Path, frame: pd.DataFrame):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
+def _metrics(lam: float, seed: int, step: int) -> dict:
+    """The metrics of one evaluation; the values at the last step (STEPS[-1]) are the ones the tests check."""
+    late = (STEPS[-1] - step) / STEPS[-1]
+    return {"average_loss": 1 + lam + 0.01 * seed + late, "balanced_loss": 2 + 3 * lam + late, "accuracy": 0.5,
+            "low_freq_loss": 3 + 2 * lam + late, "high_freq_loss": 1 + 0.1 * lam + late}
 
 
-def _lm_folder(lm: Path, rng, seeds=(0, 1), vocab=200):
-    rows = [dict(**{"lambda": lam}, seed=seed, split=split, average_loss=1 + lam + 0.01 * seed,
-                 balanced_loss=2 + 3 * lam, accuracy=0.5, low_freq_loss=3 + 2 * lam, high_freq_loss=1 + 0.1 * lam,
-                 decay_mode="no-norm-bias", step=10, corpus="toy", run=f"no-norm-bias_wd{lam:g}_s{seed}")
-            for lam in LAMS for seed in seeds for split in ("train", "heldout")]
-    s = pd.DataFrame(rows)
-    _write(lm / "summary.csv", s)
-    metrics = ["average_loss", "balanced_loss", "accuracy", "low_freq_loss", "high_freq_loss"]
-    g = s.groupby(["decay_mode", "split", "lambda"])[metrics]
-    _write(lm / "table1.csv", g.mean().add_suffix("_mean").join(g.std().add_suffix("_std")).reset_index()
-           .assign(n_seeds=len(seeds)))
+def _lm_folder(lm: Path, rng, seeds=(0, 1), vocab=300):
+    """An LM sweep folder made by the sweep's own writers from synthetic run files: each run's metrics.csv and
+    per_token.csv.gz (through the run schemas), then token_stats (lm_experiments.stats), config.json (the
+    sweep's record) and summary.csv, learning_speed.csv, table1.csv/.md (lm_experiments.sweep.collect)."""
+    cfg = SweepConfig(name="tiny", corpus="toy", vocab_size=vocab, lambdas=LAMS, seeds=seeds,
+                      train={"preset": "tiny", "steps": STEPS[-1]})
     counts = np.sort(rng.zipf(1.5, vocab).astype(float))[::-1]
-    pow3 = np.floor(np.log(counts) / np.log(3)).astype(int)
-    _write(lm / "token_stats.csv", pd.DataFrame({"token_id": range(vocab), "count": counts, "pow3_bin": pow3,
-                                                 "equal_mass_bin": 0, "low_freq": counts <= 50}))
-    (lm / "token_stats.json").write_text(json.dumps({
-        "vocab_size": vocab, "p99_count_threshold": 50.0, "tokens_for_50pct_mass": 3, "tokens_for_80pct_mass": 30,
-        "tokens_for_95pct_mass": 120, "share_below_p95_mass": 0.4, "share_below_p99_count": 0.99}))
+    ids = np.arange(vocab)
+    for lam in LAMS:
+        for seed in seeds:
+            run = lm / "runs" / run_name(lam, seed, "no-norm-bias")
+            rows = [{"step": step, "split": split, **_metrics(lam, seed, step), "n_tokens": 1000}
+                    for step in STEPS for split in ("train", "heldout")]
+            atomic_write_csv(frame(LM_RUN_METRICS, rows), run / LM_RUN_METRICS.name)
+            rate = rng.uniform(0.05, 0.5, vocab) / (1 + lam)
+            tokens = [{"step": step, "split": split, "token_id": ids, "count": counts,
+                       "loss": (1 + 5 / counts ** 0.3) * (0.2 + 0.8 * np.exp(-rate * step))}
+                      for step in STEPS for split in ("train", "heldout")]
+            atomic_write_csv(frame(LM_RUN_PER_TOKEN, pd.concat([pd.DataFrame(t) for t in tokens])),
+                             run / LM_RUN_PER_TOKEN.name)
+    atomic_write_json(lm / "config.json", claim_result_folder(lm, cfg.to_dict()))
+    atomic_write_csv(stats.token_table(counts), lm / LM_TOKEN_STATS.name)
+    atomic_write_json(lm / "token_stats.json", stats.mass_cuts(counts))
     n = len(PIECES)
-    _write(lm / "text_sample.csv", pd.DataFrame({
+    atomic_write_csv(frame(LM_TEXT_SAMPLE, {
         "position": range(n), "token_id": range(n), "piece": PIECES, "count": [900, 800, 700, 5000, 1, 4000, 10, 3,
                                                                                2, 1, 900, 4, 5],
         "low_freq": [False, False, False, False, True, False, True, True, True, True, False, True, True],
-        "threshold": 850.0}))
-    _write(lm / "learning_speed.csv", pd.DataFrame([
-        dict(decay_mode="no-norm-bias", **{"lambda": lam}, seed=seed, token_id=i, train_count=counts[i],
-             pow3_bin=pow3[i], learning_speed=rng.random()) for lam in LAMS for seed in seeds for i in range(vocab)]))
-    (lm / "config.json").write_text(json.dumps({"digest": "x", "config": {
-        "name": "tiny", "corpus": "toy", "vocab_size": vocab, "lambdas": list(LAMS), "seeds": list(seeds),
-        "decay_modes": ["no-norm-bias"], "train": {"preset": "tiny", "steps": 10}}}))
+        "threshold": 850.0}), lm / LM_TEXT_SAMPLE.name)
     (lm / "data_manifest.json").write_text(json.dumps({"corpus": {"spec": "toy", "n_train_docs": 9,
                                                                   "n_heldout_docs": 1},
                                                        "n_train_tokens": 1000, "tokenizer_hash": "abc"}))
+    collect(cfg, lm, counts)
 
 
-def _make_results(r: Path) -> Path:
+def _make_results(r: Path, sim_grid_dir: Path, theory_verify_dir: Path) -> Path:
     rng = np.random.default_rng(0)
-    # theory: report.json and one of its PNGs
-    (r / "theory").mkdir(parents=True)
-    (r / "theory" / "report.json").write_text(json.dumps({"meta": {"seconds": 1.0}, "claims": [
-        {"id": "a", "claim": "rare classes have higher loss", "check": "exact", "verdict": "holds",
-         "explanation": "exact minimiser", "evidence": {}, "figures": []},
-        {"id": "b", "claim": "d >= V | in the paper's models", "check": "table", "verdict": "fails",
-         "explanation": "d < V", "evidence": {}, "figures": []}]}))
-    Image.new("RGB", (40, 30), "white").save(r / "theory" / "relu_loss_vs_count.png")
-    # simulations and languages
-    rows = [dict(model=m, optimizer=o, **{"lambda": lam}, seed=0, **{"class": k}, count=c, pow3_bin=k,
-                 low_freq=c < 5, loss=1 / c + lam, theory_loss=1 / c + lam, learning_speed=0.5)
-            for m in ("ufm-unconstrained", "mlp") for o in ("adam", "adamw") for lam in (1e-3, 1e-2)
-            for k, c in enumerate((1, 3, 9))]
-    _write(r / "simulations" / "per_class.csv.gz", pd.DataFrame(rows))
-    summ = pd.DataFrame(rows).groupby(["model", "optimizer", "lambda", "seed"])["loss"].mean().reset_index()
-    summ = summ.assign(average_loss=summ["loss"], balanced_loss=summ["loss"] * 1.5, low_freq_loss=summ["loss"] * 2,
-                       high_freq_loss=summ["loss"] / 2, max_abs_diff_to_theory=0.0, theory_lambda=summ["lambda"],
-                       same_objective_as_theory=summ["optimizer"] != "adamw")
-    _write(r / "simulations" / "summary.csv", summ)
-    _write(r / "languages" / "languages.csv", pd.DataFrame({
-        "language": ["en", "de"], "vocab_size": [10, 20], "share_below_p95_mass": [0.9, 0.8],
-        "share_below_p99_count": [0.99, 0.99]}))
+    shutil.copytree(theory_verify_dir, r / "theory", ignore=shutil.ignore_patterns("*.png", "*.pdf"))
+    # simulations: a tiny real grid (tests/conftest.py); languages: the real writer on two small word lists
+    shutil.copytree(sim_grid_dir, r / "simulations")
+    write_languages(r / "languages", ["lv", "ms"], progress=False)
     _lm_folder(r / "lm", rng)
     return r
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory, sim_grid_dir, theory_verify_dir):
+    """The fixture results folder, made once per module by the writers; tests get copies."""
+    return _make_results(tmp_path_factory.mktemp("template") / "results", sim_grid_dir, theory_verify_dir)
+
+
 @pytest.fixture
-def results(tmp_path):
-    """A fresh fixture results folder per test (tests may break its files)."""
-    return _make_results(tmp_path / "results")
+def results(tmp_path, template):
+    """A fresh copy of the fixture results folder per test (tests may break its files)."""
+    return Path(shutil.copytree(template, tmp_path / "results"))
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, template):
     """One report over an intact fixture, shared by the read-only tests: (results, out, build_report's answer)."""
     root = tmp_path_factory.mktemp("built")
-    results, out = _make_results(root / "results"), root / "report"
+    results, out = Path(shutil.copytree(template, root / "results")), root / "report"
     return results, out, build_report(results, out)
 
 
@@ -127,16 +130,14 @@ def test_every_figure_writes_its_files(built, name):
 
 def test_fig1_has_one_row_per_lm_folder(built, results, tmp_path):
     one = Image.open(_pngs(built[2]["made"]["fig1"])[0]).size
-    _lm_folder(results / "lm_gpu", np.random.default_rng(1), seeds=(0, 1, 2), vocab=300)
+    _lm_folder(results / "lm_gpu", np.random.default_rng(1), seeds=(0, 1, 2), vocab=400)
     (results / "lm_stats").mkdir()  # not a sweep: ignored
     two = Image.open(_pngs(fig1.make(results, tmp_path / "two"))[0]).size
     assert two[1] > 1.7 * one[1]
 
 
-def test_fig3_uses_vocab_share_when_present(results, tmp_path):
-    _write(results / "lm_stats" / "vocab_share.csv", pd.DataFrame({
-        "corpus": "toy", "vocab_size": [256, 1024, 4096], "share_below_p99_count": 0.99,
-        "share_below_p95_mass": [0.2, 0.4, 0.6]}))
+def test_fig3_uses_vocab_share_when_present(results, tmp_path, lm_corpus_file):
+    write_stats(f"files:{lm_corpus_file}", [300, 400], results / "lm_stats")  # `python -m lm_experiments stats`
     assert results / "lm_stats" / "vocab_share.csv" in fig3.inputs(results)
     assert _pngs(fig3.make(results, tmp_path))[0].stat().st_size > 1000
 
@@ -146,7 +147,10 @@ def test_table1_and_verdicts_are_markdown(results, tmp_path):
     assert "| train | no-norm-bias | 0.5 | 1.5050 ± 0.0071 | 3.5000 ± 0.0000 | 50.00 ± 0.00 | 2 |" in md
     assert md.index("| train |") < md.index("| heldout |")
     verdicts = theory_figs.make(results, tmp_path / "o")[0].read_text()
-    assert "**fails**" in verdicts and "**holds**" in verdicts and "d >= V \\| in" in verdicts
+    claims = json.loads((results / "theory" / "report.json").read_text())["claims"]
+    for c in claims:  # one row per claim, its verdict in bold
+        assert f"**{c['verdict']}**" in verdicts and f"| {c['id']} |" in verdicts
+    assert theory_figs._cell("d >= V | in\n the paper") == "d >= V \\| in the paper"  # table-safe cells
 
 
 def test_fig2_html_holds_every_piece_in_order(results, tmp_path):

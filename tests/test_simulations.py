@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from plumbing.errors import InputError
+from plumbing.schemas import SIM_PER_CLASS, SIM_SUMMARY
 from simulations.config import PRESETS, SimConfig, load_config
 from simulations.run import count_table, effective_lambda, run_grid
 from simulations.train import build, train
@@ -89,16 +90,14 @@ TINY = dict(V=6, models=("ufm-unconstrained", "softmax-regression"), optimizers=
 def test_grid_writes_contract_files_and_resumes_only_missing_parts(tmp_path):
     cfg = SimConfig(**TINY)
     summary = run_grid(cfg, tmp_path, progress=False)
-    contract = ["model", "optimizer", "lambda", "seed", "average_loss", "balanced_loss", "low_freq_loss",
-                "high_freq_loss", "max_abs_diff_to_theory"]
-    on_disk = pd.read_csv(tmp_path / "summary.csv")
-    assert list(on_disk.columns[: len(contract)]) == contract
+    on_disk = pd.read_csv(tmp_path / SIM_SUMMARY.name)
+    assert list(on_disk.columns) == list(SIM_SUMMARY.columns)  # every file's header: tests/test_schemas.py
     assert len(on_disk) == 2 * 2 * 2  # models x optimizers x lambdas (1 seed)
     # theory applies to the UFM at lambda > 0 only
     ufm = on_disk[on_disk["model"] == "ufm-unconstrained"]
     assert ufm[ufm["lambda"] > 0]["max_abs_diff_to_theory"].notna().all()
     assert on_disk[on_disk["model"] == "softmax-regression"]["max_abs_diff_to_theory"].isna().all()
-    per_class = pd.read_csv(tmp_path / "per_class.csv.gz")
+    per_class = pd.read_csv(tmp_path / SIM_PER_CLASS.name)
     assert len(per_class) == len(on_disk) * 6
     # resume: remove one part; the other part's files must be left untouched
     keep = tmp_path / "parts" / "ufm-unconstrained__gd" / "summary.csv"
