@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from plumbing.errors import InputError
+from theory import metrics
 from theory.metrics import (
     average_loss,
     balanced_loss,
@@ -134,3 +135,24 @@ def test_classes_for_mass_is_the_smallest_prefix_holding_the_mass(counts, mass):
     assert tokens_for_mass(counts, mass) == m  # the LM token statistics use this definition
     if np.all(counts > 0) and counts.size >= 2:
         assert mass_prefix_size(counts, mass) == m  # and so do the per-language shares
+
+
+@given(st.lists(st.integers(1, 10**6), min_size=2, max_size=300), st.floats(0.05, 0.95))
+def test_mass_tail_mask_keeps_the_head_holding_the_mass_and_nothing_more(counts, mass):
+    n = np.array(counts, dtype=float)
+    low = metrics.mass_tail_mask(n, mass)
+    head = n[~low]
+    assert (~low).sum() == metrics.classes_for_mass(n, mass)
+    assert head.sum() >= mass * n.sum() * (1 - 1e-12)  # the head holds the mass ...
+    assert head.sum() - head.min() < mass * n.sum()  # ... and needs its smallest member to
+    if low.any():
+        assert n[low].max() <= head.min()  # every tail class is at most as frequent as every head class
+
+
+def test_mass_split_keeps_both_groups_populated_where_p99_does_not():
+    from theory.counts import zipf_counts
+
+    n = zipf_counts(100, 1.0)
+    assert (~metrics.low_frequency_mask(n)).sum() == 1
+    low = metrics.mass_tail_mask(n, 0.5)
+    assert (~low).sum() == 7 and low.sum() == 93

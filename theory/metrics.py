@@ -108,6 +108,22 @@ def low_frequency_mask(counts: np.ndarray, percentile: float = 99.0) -> np.ndarr
     return np.asarray(counts, dtype=np.float64) < count_threshold(counts, percentile)
 
 
+def mass_tail_mask(counts: np.ndarray, mass: float = 0.5) -> np.ndarray:
+    """True for the low-frequency classes by cumulative mass: every class outside the m most frequent ones,
+    m = classes_for_mass(counts, mass) (the head holding a share `mass` of all samples; ties in count are
+    broken by class index, so exactly m classes are high-frequency).
+
+    Unlike the P99 split (low_frequency_mask), both groups hold classes whenever 0 < mass < 1 and the
+    head does not need every class: at V = 100 with Zipf(1) counts the head of half the mass is 7 classes,
+    where "above P99" is one class.
+    """
+    n = np.asarray(counts, dtype=np.float64).reshape(-1)
+    m = classes_for_mass(n, mass)
+    low = np.ones(n.size, dtype=bool)
+    low[np.argsort(-n, kind="stable")[:m]] = False
+    return low
+
+
 def learning_speed(loss_curves: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
     """Learning speed of each class: 1 - integral_0^1 l_k(s) / l_k(0) ds, s = normalised training time.
 
