@@ -1,8 +1,10 @@
 """`python -m simulations run | languages | figures | bench`.
 
 Contract (other tools read it): `run --out DIR` writes DIR/summary.csv with one row per (model, optimizer,
-lambda, seed) and at least the columns model, optimizer, lambda, seed, average_loss, balanced_loss,
-low_freq_loss, high_freq_loss, max_abs_diff_to_theory (empty where no theory value applies);
+lambda, seed) with the columns of plumbing.schemas.SIM_SUMMARY, among them model, optimizer, lambda, seed,
+average_loss, balanced_loss, low_freq_loss, high_freq_loss (P99 split), low_mass_loss, high_mass_loss (mass
+split), n_low, n_high, n_low_mass, n_high_mass, max_abs_diff_to_theory (L2 runs with a certified optimum;
+empty otherwise, AdamW included), matched_l2_lambda (AdamW), converged; and DIR/adamw_vs_l2.csv;
 `languages --out DIR` writes DIR/languages.csv with columns language, vocab_size, share_below_p95_mass,
 share_below_p99_count.
 """
@@ -24,6 +26,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--threads", default="1", help="torch CPU threads (default 1: the tensors are small, and on a "
+                   "shared 2-core machine two threads made training steps 3-45x slower)")
 
     p = sub.add_parser("languages", help="low-frequency share of the vocabulary per wordfreq language")
     p.add_argument("--out", required=True, help="output folder")
@@ -41,13 +45,21 @@ def main(argv=None) -> int:
 
 def _dispatch(args) -> None:
     if args.command == "run":
+        import torch
+
+        from plumbing.validate import check_int
+
         from .config import load_config
         from .figures import all_figures
         from .run import run_grid
 
+        torch.set_num_threads(check_int("--threads", int(args.threads) if args.threads.isdigit() else args.threads, 1,
+                                        allow_numpy=False))
         summary = run_grid(load_config(args.config), args.out, args.device, progress=not args.no_progress)
         all_figures(args.out)
-        print(summary.groupby(["model", "optimizer"])[["max_abs_diff_to_theory"]].max().to_string())
+        print(summary.groupby(["model", "optimizer"], sort=False).agg(
+            max_abs_diff_to_theory=("max_abs_diff_to_theory", "max"), converged=("converged", "sum"),
+            runs=("converged", "size")).to_string())
         print(f"wrote {args.out}/summary.csv and figures")
     elif args.command == "languages":
         from .languages import write_languages

@@ -23,7 +23,8 @@ class SimConfig:
     lambdas: L2 weights for gd, adam, lbfgs (penalty lambda/2 ||theta||^2 on the mean loss; for the UFM the
     feature penalty is per sample, as in `theory`). adamw_lambdas: the decoupled decay of adamw
     (theta <- theta - lr lambda theta), on its own scale (the paper's 0..2): the two lambdas are not
-    the same quantity, so each AdamW endpoint is compared with the L2 theory at its best-matching lambda.
+    the same quantity, so each AdamW endpoint is compared with the certified L2 optimum at its matched strength
+    (simulations.run.effective_lambda: the L2 lambda whose optimum is nearest the endpoint).
     """
 
     name: str = "quick"
@@ -45,7 +46,8 @@ class SimConfig:
     input_dim: int = 32  # synthetic inputs for softmax-regression / mlp
     hidden: int = 64
     noise: float = 0.5
-    low_percentile: float = 99.0
+    low_percentile: float = 99.0  # low/high split by the count percentile (the paper's P99)
+    head_mass: float = 0.5  # and by cumulative mass: high = the fewest most frequent classes holding this share
     equal_mass_bins: int = 5
 
     def __post_init__(self):
@@ -77,6 +79,8 @@ class SimConfig:
             check_int("d", self.d, 1, allow_numpy=False)
         if not (check_real("low_percentile", self.low_percentile, 0, 100, low_open=True) < 100):
             raise InputError(f"low_percentile must be in (0, 100), got {self.low_percentile!r}")
+        if not (check_real("head_mass", self.head_mass, 0, 1, low_open=True) < 1):
+            raise InputError(f"head_mass must be in (0, 1), got {self.head_mass!r}")
         if not self.seeds:
             raise InputError("seeds must not be empty")
 

@@ -10,11 +10,13 @@ Models (per run r, float64 on the CPU, or on a GPU when given one):
   mlp                 logits = W2 relu(W1 x), one hidden layer.
 Optimizers (all full batch): gd (L2 penalty in the gradient), adam (L2 penalty in the gradient), adamw
 (decoupled: theta <- theta - lr (adam_step + lambda theta)), and lbfgs (torch L-BFGS with strong-Wolfe
-line search on the L2 objective summed over runs; the runs do not interact in the objective, so its
-minimisers are the per-run minimisers). gd, adam and lbfgs share the fixed points of the L2 objective of
-`theory`; adamw does not. lbfgs is the convergence reference: the UFM is ill-conditioned (curvature of
-a class scales with n_k / N), so plain GD needs O(N) steps to settle the rare classes. For ufm-relu
-lbfgs uses H = G*G (G free), which keeps H >= 0 without a projection.
+line search on the L2 objective, one optimizer per run: each run keeps its own history and line search;
+one line search over the objective summed over runs lets one run's scale set every run's step, and the
+lambda = 0 run, whose objective has no minimum, never settles). gd, adam and lbfgs share the fixed points
+of the L2 objective of `theory`; adamw does not. Whether a run got there is measured, not assumed
+(simulations.run's `converged` column): the UFM is ill-conditioned (curvature of a class scales with
+n_k / N), so plain GD needs O(N) steps to settle the rare classes. For ufm-relu lbfgs uses H = G*G
+(G free), which keeps H >= 0 without a projection.
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ class Batch:
             lam = lambdas.view(-1, *([1] * (q.dim() - 1)))
             total = total + 0.5 * (lam * self.decay_scale[i] * q * q).sum()
         return total
+
+    def run(self, r: int) -> "Batch":
+        """Run r alone: a Batch of one run whose parameters are new leaf tensors (copies of run r's)."""
+        return Batch(self.model, [p[r:r + 1].detach().clone().requires_grad_(True) for p in self.params],
+                     self.decay_scale, self.grad_scale, self.counts,
+                     None if self.X is None else self.X[r:r + 1], self.y, self.squared)
 
     def per_sample_loss(self) -> torch.Tensor:
         """(R, M) cross-entropy of every sample (UFM: M = V collapsed samples, one per class)."""
@@ -155,20 +163,33 @@ def train(batch: Batch, optimizer: str, lambdas: torch.Tensor, lr: float, steps:
     return marks[: len(curves)], np.stack(curves)
 
 
-def _lbfgs(batch, lambdas, lr, marks, record, progress):
-    opt = torch.optim.LBFGS(batch.params, lr=lr, max_iter=1, history_size=50, line_search_fn="strong_wolfe",
-                            tolerance_grad=0.0, tolerance_change=0.0)
+# L-BFGS settings (per run): history of 50 pairs, strong-Wolfe line search, stop only on a vanishing
+# gradient (max |grad| <= 1e-10) or a step that changes nothing (1e-15); at most 5/4 evaluations per iteration
+LBFGS_HISTORY = 50
+LBFGS_TOLERANCE_GRAD = 1e-10
+LBFGS_TOLERANCE_CHANGE = 1e-15
 
-    def closure():
-        opt.zero_grad()
-        value = batch.data_loss() + batch.penalty(lambdas)
-        value.backward()
+
+def _lbfgs(batch, lambdas, lr, marks, record, progress):
+    runs = [batch.run(r) for r in range(lambdas.numel())]
+    opts = [torch.optim.LBFGS(run.params, lr=lr, max_iter=1, history_size=LBFGS_HISTORY,
+                              line_search_fn="strong_wolfe", tolerance_grad=LBFGS_TOLERANCE_GRAD,
+                              tolerance_change=LBFGS_TOLERANCE_CHANGE) for run in runs]
+
+    def closure(run, opt, lam):
+        def value():
+            opt.zero_grad()
+            v = run.data_loss() + run.penalty(lam)
+            v.backward()
+            return v
         return value
 
     for a, b in zip(marks[:-1], marks[1:]):
-        opt.param_groups[0]["max_iter"] = int(b - a)
-        opt.param_groups[0]["max_eval"] = int(b - a) * 5 // 4 + 1
-        opt.step(closure)
+        for r, (run, opt) in enumerate(zip(runs, opts)):
+            opt.param_groups[0]["max_iter"] = int(b - a)
+            opt.param_groups[0]["max_eval"] = int(b - a) * 5 // 4 + 1
+            opt.step(closure(run, opt, lambdas[r:r + 1]))
+        batch.params = [torch.cat([run.params[i].detach() for run in runs]) for i in range(len(batch.params))]
         if progress is not None:
             progress.update(int(b - a))
         if record(int(b)):
