@@ -2,7 +2,9 @@
 
 Contract (other tools read it): `sweep --out DIR` writes DIR/summary.csv with one row per (lambda, seed,
 split) -- and decay mode, when a sweep has several -- with at least the columns lambda, seed, split (train /
-heldout), average_loss, balanced_loss, accuracy, low_freq_loss, high_freq_loss.
+heldout), average_loss, balanced_loss, accuracy, low_freq_loss, high_freq_loss (P99 split of the training
+counts), low_mass_loss, high_mass_loss (split by half the training mass) and the group sizes n_low, n_high,
+n_low_mass, n_high_mass.
 """
 
 from __future__ import annotations

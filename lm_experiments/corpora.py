@@ -8,7 +8,9 @@ Specs:
                     data/en/NewsArticles.zip -> NewsArticles.csv, title + text); ~19.7M chars
   imdb:PATH         the paper's data: an aclImdb folder (or its parent) or the .tar.gz, read in place;
                     train = train/{pos,neg,unsup}/*.txt, held out = test/{pos,neg}/*.txt, in that folder order
-                    and file names sorted within a folder
+                    and file names sorted within a folder; a test review whose text (stripped) is also a
+                    training review is dropped from the held-out split (aclImdb repeats some reviews across
+                    train/ and test/), the number dropped recorded as provenance["n_heldout_dropped_in_train"]
   files:P1[,P2...]  .txt (one document per non-empty line) or .jsonl (one JSON object per line, field "text")
 
 The data packages are installed with --no-deps and never imported: their files are found with
@@ -185,7 +187,7 @@ def load_corpus(spec: str) -> Corpus:
     """The documents named by `spec` (see the module docstring), split into train and held out."""
     if not isinstance(spec, str):
         raise InputError(f"corpus must be a string, got {spec!r}; {ALLOWED}")
-    heldout = None
+    heldout, extra = None, {}
     if spec == "rotten-tomatoes":
         docs, sources = _rotten_tomatoes()
     elif spec == "mixed":
@@ -206,11 +208,15 @@ def load_corpus(spec: str) -> Corpus:
         split = f"sha256 of the text, {HELDOUT_FRACTION:.0%} held out"
     else:
         train, heldout = docs, clean_documents(heldout)
-        split = "aclImdb train/ vs test/"
+        in_train = set(train)
+        kept = [d for d in heldout if d not in in_train]
+        extra["n_heldout_dropped_in_train"] = len(heldout) - len(kept)
+        heldout = kept
+        split = "aclImdb train/ vs test/, test reviews also in train/ dropped"
     if not train or not heldout:
         raise InputError(f"corpus {spec!r} gives {len(train)} training and {len(heldout)} held-out documents; "
                          "both must be non-empty (give more documents)")
     provenance = {"spec": spec, "sources": sources, "split": split, "n_train_docs": len(train),
-                  "n_heldout_docs": len(heldout), "n_chars": sum(map(len, train)) + sum(map(len, heldout)),
-                  "sha256": documents_sha256(train, heldout)}
+                  "n_heldout_docs": len(heldout), **extra,
+                  "n_chars": sum(map(len, train)) + sum(map(len, heldout)), "sha256": documents_sha256(train, heldout)}
     return Corpus(spec, train, heldout, provenance)

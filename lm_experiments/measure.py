@@ -19,8 +19,10 @@ class TokenLoss:
     """Sums of cross-entropy, occurrences and correct predictions per target token id, kept on the device.
 
     update() adds CE(logits[b, t], targets[b, t]) to loss_sum[targets[b, t]] with index_add_ (no Python loop
-    over tokens, no host sync); the logits are cast to float32 first so the log-sum-exp is exact under bf16
-    autocast, and the sums are float64 so counts stay exact up to 2^53 tokens.
+    over tokens, no host sync). Under bf16 autocast the logits themselves come out of a bf16 matmul (about 3
+    significant digits each); update() casts them to float32 before the log-softmax, so what is exact (to
+    float32 rounding) is the log-sum-exp OF THOSE bf16 LOGITS -- no further bf16 rounding or overflow in the
+    loss -- not the loss of the float32 model. The sums are float64, so counts stay exact up to 2^53 tokens.
     """
 
     def __init__(self, vocab_size: int, device="cpu"):
@@ -65,27 +67,41 @@ def per_token_loss(loss_sum: np.ndarray, count: np.ndarray) -> np.ndarray:
 
 
 def summarize(loss_sum: np.ndarray, count: np.ndarray, correct: np.ndarray, train_counts: np.ndarray,
-              percentile: float = 99.0) -> dict:
+              percentile: float = 99.0, mass: float = 0.5) -> dict:
     """Summary of one evaluation.
 
     average_loss   sum loss / sum count (the usual per-token loss)
     balanced_loss  unweighted mean of l_k over the ids that occur in the evaluated split
     accuracy       sum correct / sum count
-    low_freq_loss  per-token loss of the ids whose TRAINING count is below the `percentile` count of the
-                   training split (theory.metrics.low_frequency_mask), whatever split is evaluated;
+    low_freq_loss  per-token loss of the ids whose TRAINING count (`train_counts`: the counts of the tokens the
+                   run trained on) is below the `percentile` count (theory.metrics.low_frequency_mask),
+                   whatever split is evaluated;
     high_freq_loss the same for the other ids (theory.metrics.group_loss for both)
+    low_mass_loss  the same for the ids outside the most frequent ids that hold a share `mass` of the training
+    high_mass_loss tokens, and for those ids (theory.metrics.mass_tail_mask): a split that keeps both groups
+                   populated, where P99 puts 1% of the vocabulary in the high group
+    n_low, n_high, n_low_mass, n_high_mass
+                   the size of each group: how many ids with a training count > 0 it holds (ids never trained
+                   on drop out of every group loss of the training split; in another split they count low)
     n_tokens       sum count
     """
     per_id = per_token_loss(loss_sum, count)
     count = np.asarray(count, np.float64)
+    train_counts = np.asarray(train_counts, np.float64)
     filled = np.nan_to_num(per_id)  # ids with count 0 drop out of every count-weighted mean
     low = metrics.low_frequency_mask(train_counts, percentile)
+    low_mass = metrics.mass_tail_mask(train_counts, mass)
+    seen = train_counts > 0
     total = float(count.sum())
     return {"average_loss": metrics.average_loss(filled, count) if total > 0 else float("nan"),
             "balanced_loss": metrics.balanced_loss(per_id, count) if total > 0 else float("nan"),
             "accuracy": float(np.sum(correct) / total) if total > 0 else float("nan"),
             "low_freq_loss": metrics.group_loss(filled, count, low),
             "high_freq_loss": metrics.group_loss(filled, count, ~low),
+            "low_mass_loss": metrics.group_loss(filled, count, low_mass),
+            "high_mass_loss": metrics.group_loss(filled, count, ~low_mass),
+            "n_low": int(np.sum(low & seen)), "n_high": int(np.sum(~low & seen)),
+            "n_low_mass": int(np.sum(low_mass & seen)), "n_high_mass": int(np.sum(~low_mass & seen)),
             "n_tokens": int(total)}
 
 

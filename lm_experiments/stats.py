@@ -24,13 +24,17 @@ def token_counts(ids: np.ndarray, vocab_size: int) -> np.ndarray:
     return np.bincount(ids, minlength=vocab_size).astype(np.float64)
 
 
-def token_table(counts: np.ndarray, percentile: float = 99.0, n_bins: int = 5) -> pd.DataFrame:
-    """One row per token id: count, power-of-3 bin, equal-mass bin (0 = most frequent), low_freq flag."""
+def token_table(counts: np.ndarray, percentile: float = 99.0, n_bins: int = 5, mass: float = 0.5) -> pd.DataFrame:
+    """One row per token id: count, power-of-3 bin, equal-mass bin (0 = most frequent), low_freq flag (below the
+    `percentile` count), low_mass flag (outside the most frequent ids holding a share `mass` of the counts; every
+    id when all counts are 0)."""
     counts = np.asarray(counts, dtype=np.float64)
+    low_mass = metrics.mass_tail_mask(counts, mass) if counts.sum() > 0 else np.ones(counts.size, dtype=bool)
     return frame(LM_TOKEN_STATS, {"token_id": np.arange(counts.size), "count": counts,
                                   "pow3_bin": metrics.power_of_3_bins(counts),
                                   "equal_mass_bin": metrics.equal_mass_bins(counts, n_bins),
-                                  "low_freq": metrics.low_frequency_mask(counts, percentile)})
+                                  "low_freq": metrics.low_frequency_mask(counts, percentile),
+                                  "low_mass": low_mass})
 
 
 def tokens_for_mass(counts: np.ndarray, mass: float) -> int:

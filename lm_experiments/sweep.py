@@ -3,18 +3,25 @@
 Output folder (tidy, pandas-readable; the column lists are plumbing.schemas.LM_*):
   config.json            the SweepConfig (a rerun with another config is refused)
   data_manifest.json     corpus provenance, tokenizer hash, token counts (from `data.prepare`)
-  token_stats.csv        token_id, count (training split), pow3_bin, equal_mass_bin, low_freq
-  token_stats.json       P99 threshold, tokens holding 50/80/95% of the mass, low-frequency shares
+  token_stats.csv        token_id, count, pow3_bin, equal_mass_bin, low_freq (P99 split), low_mass (50% mass split)
+  token_stats.json       P99 threshold, tokens holding 50/80/95% of the mass, low-frequency shares, and how many
+                         tokens were counted (n_tokens_counted, the runs' train_tokens)
   text_sample.csv        a held-out text, token by token, with its training count and low/high flag
   runs/<run>/            one training run (metrics.csv, per_token.csv.gz, manifest.json, done.json)
-  summary.csv            one row per (decay_mode, lambda, seed, split): the contract other tools read
-  learning_speed.csv     per run and token id: learning speed on the training split
+  summary.csv            one row per (decay_mode, lambda, seed, split): the contract other tools read; every
+                         low/high loss next to its group size (n_low, n_high, n_low_mass, n_high_mass)
+  learning_speed.csv     per run and token id: learning speed on the training split, the token's training count,
+                         its count in the evaluation window (eval_count) and whether that is >= MIN_EVAL_COUNT
   table1.csv, table1.md  the paper's Table 1: mean +- std over seeds per (decay_mode, lambda, split)
-A run that finished is never redone; an interrupted one resumes from its last checkpoint.
+Every count, threshold, bin and low/high flag of these files is of the tokens the runs trained on
+(train.training_ids: the first train_tokens of the training split), the counts each run split its losses by;
+every run of a sweep trains on the same ids (one `train` block), and collect() refuses a run whose group sizes
+say otherwise. A run that finished is never redone; an interrupted one resumes from its last checkpoint.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -27,6 +34,7 @@ from plumbing.config import claim_result_folder, load_dataclass_config
 from plumbing.errors import InputError
 from plumbing.results import read_result_csv
 from plumbing.schemas import (
+    LM_GROUP_SIZES,
     LM_LEARNING_SPEED,
     LM_METRIC_NAMES,
     LM_RUN_METRICS,
@@ -42,9 +50,17 @@ from theory import metrics
 
 from . import stats
 from .data import prepare
-from .train import TrainConfig, train_run
+from .train import TrainConfig, train_run, training_counts
 
-METRICS = LM_METRIC_NAMES  # average_loss, balanced_loss, accuracy, low_freq_loss, high_freq_loss
+METRICS = LM_METRIC_NAMES  # average_loss, balanced_loss, accuracy, low/high_freq_loss, low/high_mass_loss
+SIZES = LM_GROUP_SIZES  # n_low, n_high, n_low_mass, n_high_mass
+MASS = 0.5  # the cumulative-mass split of measure.summarize (its default)
+# learning_speed.csv's `measurable`: a token's loss curve averages over its eval_count occurrences in the training
+# evaluation window. Evidence (tiny preset, 3 seeds, lambda 0 and 2): the spread over seeds of a token's speed
+# falls from 0.055 at 1 occurrence to 0.020 at 20-25 (0.014 at 30-50), while the median speed rises from -0.16
+# to 0.14; from 20 occurrences on the seed spread is below 1/6 of the speed and every seed agrees on its sign
+# (at 8-11 occurrences the spread is 0.4 of the speed and 5-8% of the speeds are negative). So 20.
+MIN_EVAL_COUNT = 20
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,8 @@ class SweepConfig:
         if not self.lambdas or not self.seeds or not self.decay_modes:
             raise InputError("lambdas, seeds and decay_modes must not be empty")
         check_int("vocab_size", self.vocab_size, 300, allow_numpy=False)
+        if self.percentile != 99.0:  # the runs split low/high at measure.summarize's P99; the tables must too
+            raise InputError(f"percentile must be 99 (the runs' low/high split), got {self.percentile!r}")
         known = {f.name for f in fields(TrainConfig)} - {"weight_decay", "seed", "decay_mode", "vocab_size"}
         for key in self.train:
             if key not in known:
@@ -84,10 +102,16 @@ class SweepConfig:
 
 
 PRESETS = {
-    # CPU, 2 cores: 5 lambdas x 1 seed in ~7 minutes. The tiny model sees the first 64k training tokens
-    # ~10 times (the paper's runs also revisit a small training set many times, and measure on it)
-    "tiny": SweepConfig(train={"steps": 320, "eval_every": 80, "checkpoint_every": 80, "train_tokens": 65536,
-                               "eval_tokens": 65536}),
+    # CPU, 2 cores (`make reproduce`): 3 lambdas x 3 seeds, so every LM claim carries an interval over seeds;
+    # 23-31 s a run on a quiet 2-core machine, 4.3 min in all with the data preparation (measured). The tiny
+    # model (vocab 4096: 0.92M parameters) sees the first 32k training tokens ~9 times (the paper's runs also
+    # revisit a small training set many times, and measure on it) and fits them (train loss ~0.6 nats below
+    # held-out); it is evaluated 5 times on all of them and on 32k held-out tokens. Batch 12 x 128 keeps the
+    # logits under glibc's 32 MiB mmap threshold, so with the Makefile's MALLOC_* settings no step pays for
+    # page faults.
+    "tiny": SweepConfig(vocab_size=4096, lambdas=(0.0, 1.0, 2.0), seeds=(0, 1, 2),
+                        train={"steps": 200, "batch_size": 12, "eval_every": 50, "checkpoint_every": 50,
+                               "train_tokens": 32768, "eval_tokens": 32768}),
     # the same pipeline at GPU scale: ~270M parameters (vocab 32k), the mixed real corpus, 2 seeds,
     # plus the ablation in which the embedding and the output layer are not decayed
     "gpu-270m": SweepConfig(name="gpu-270m", corpus="mixed", vocab_size=32000, seeds=(0, 1),
@@ -106,10 +130,25 @@ def run_name(lam: float, seed: int, mode: str) -> str:
     return f"{mode}_wd{lam:g}_s{seed}"
 
 
+def sweep_training_counts(cfg: SweepConfig, prepared) -> np.ndarray:
+    """The training counts of the sweep's runs (train.training_counts): one vector, as every run trains on the
+    same ids; an InputError if the configs of two runs would train on different ids."""
+    configs = [cfg.train_config(lam, seed, mode) for mode in cfg.decay_modes for lam in cfg.lambdas
+               for seed in cfg.seeds]
+    if len({c.train_tokens for c in configs}) > 1:
+        raise InputError("the runs of a sweep must train on the same tokens (one train_tokens); split the sweep")
+    return training_counts(configs[0], prepared)
+
+
 def write_token_stats(prepared, cfg: SweepConfig, out: Path) -> np.ndarray:
-    counts = stats.token_counts(prepared.train, prepared.vocab_size)
-    atomic_write_csv(stats.token_table(counts, cfg.percentile), out / LM_TOKEN_STATS.name)  # framed by stats
-    atomic_write_json(out / "token_stats.json", stats.mass_cuts(counts))
+    """token_stats.csv/json, data_manifest.json and text_sample.csv from the counts of the tokens the runs train
+    on (sweep_training_counts); returns those counts."""
+    counts = sweep_training_counts(cfg, prepared)
+    atomic_write_csv(stats.token_table(counts, cfg.percentile, mass=MASS), out / LM_TOKEN_STATS.name)  # framed
+    atomic_write_json(out / "token_stats.json", {
+        **stats.mass_cuts(counts, cfg.percentile), "n_tokens_counted": int(counts.sum()),
+        "train_tokens": cfg.train.get("train_tokens"), "mass_split": MASS,
+        "counted": "the token ids every run of the sweep trained on (the first train_tokens of the training split)"})
     atomic_write_json(out / "data_manifest.json", prepared.manifest)
     sample = _sample_text(prepared)
     atomic_write_csv(stats.text_sample(prepared.tokenizer, sample, counts, cfg.percentile), out / LM_TEXT_SAMPLE.name)
@@ -138,7 +177,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, progress: bool = True) -> pd.Da
     prepared = prepare(cfg.corpus, cfg.vocab_size, out / "data")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", record)
-    counts = write_token_stats(prepared, cfg, out)
+    counts = write_token_stats(prepared, cfg, out)  # the counts every run splits its losses by
     grid = [(mode, lam, seed) for mode in cfg.decay_modes for lam in cfg.lambdas for seed in cfg.seeds]
     for mode, lam, seed in tqdm(grid, desc="sweep", unit="run", disable=not progress):
         train_run(cfg.train_config(lam, seed, mode), prepared, out / "runs" / run_name(lam, seed, mode),
@@ -146,29 +185,61 @@ def run_sweep(cfg: SweepConfig, out: str | Path, progress: bool = True) -> pd.Da
     return collect(cfg, out, counts)
 
 
+def _group_sizes(counts: np.ndarray, percentile: float) -> dict:
+    """The group sizes measure.summarize reports for training counts `counts` (ids with a count > 0)."""
+    seen = counts > 0
+    low, low_mass = metrics.low_frequency_mask(counts, percentile), metrics.mass_tail_mask(counts, MASS)
+    return {"n_low": int(np.sum(low & seen)), "n_high": int(np.sum(~low & seen)),
+            "n_low_mass": int(np.sum(low_mass & seen)), "n_high_mass": int(np.sum(~low_mass & seen))}
+
+
+def _check_trained_on(run: Path, counts: np.ndarray) -> None:
+    """InputError if the run's manifest says it trained on another number of tokens than `counts` counts."""
+    path = run / "manifest.json"
+    used = json.loads(path.read_text()).get("n_train_tokens_used") if path.is_file() else None
+    if used is not None and used != int(counts.sum()):
+        raise InputError(f"{str(path)!r}: the run trained on {used} tokens, the sweep's token tables count "
+                         f"{int(counts.sum())}: they would split low/high by other counts; use a new folder")
+
+
 def collect(cfg: SweepConfig, out: Path, counts: np.ndarray) -> pd.DataFrame:
-    """summary.csv, learning_speed.csv and Table 1 from the finished runs' files."""
+    """summary.csv, learning_speed.csv and Table 1 from the finished runs' files; `counts` are the training counts
+    of the runs (write_token_stats). InputError if a run trained on another number of tokens (its manifest) or
+    its group sizes are not those of `counts`: it split its losses by other counts than the token tables say."""
     rows, speeds = [], []
+    counts = np.asarray(counts, dtype=np.float64)
     bins = metrics.power_of_3_bins(counts)
+    expected = _group_sizes(counts, cfg.percentile)
     for mode in cfg.decay_modes:
         for lam in cfg.lambdas:
             for seed in cfg.seeds:
                 run = out / "runs" / run_name(lam, seed, mode)
+                _check_trained_on(run, counts)
                 m = read_result_csv(run / LM_RUN_METRICS.name, LM_RUN_METRICS.columns)
                 final = m[m["step"] == m["step"].max()]
                 for _, r in final.iterrows():
-                    rows.append({"lambda": lam, "seed": seed, "split": r["split"],
-                                 **{k: r[k] for k in METRICS}, "decay_mode": mode, "step": int(r["step"]),
-                                 "corpus": cfg.corpus, "run": run.name})
+                    got = {k: int(r[k]) for k in SIZES}
+                    if got != expected:
+                        raise InputError(f"{str(run / LM_RUN_METRICS.name)!r}: group sizes {got} are not those of "
+                                         f"the sweep's training counts {expected}: the run split low/high by other "
+                                         "counts (another train_tokens or corpus?); use a new folder")
+                    rows.append({"lambda": lam, "seed": seed, "split": r["split"], **{k: r[k] for k in METRICS},
+                                 **got, "decay_mode": mode, "step": int(r["step"]), "corpus": cfg.corpus,
+                                 "run": run.name})
                 pt = read_result_csv(run / LM_RUN_PER_TOKEN.name, LM_RUN_PER_TOKEN.columns)
                 pt = pt[pt["split"] == "train"]
                 curves = pt.pivot(index="step", columns="token_id", values="loss").sort_index()
                 curves = curves.dropna(axis=1)
                 speed = metrics.learning_speed(curves.to_numpy(), curves.index.to_numpy(float))
                 ids = curves.columns.to_numpy()
+                # the evaluation window is the same at every step: its count of an id is that of the first step
+                first = pt[pt["step"] == pt["step"].min()].set_index("token_id")["count"]
+                eval_count = first.reindex(ids).to_numpy()
                 speeds.append(frame(LM_LEARNING_SPEED, {"decay_mode": mode, "lambda": lam, "seed": seed,
                                                         "token_id": ids, "train_count": counts[ids],
-                                                        "pow3_bin": bins[ids], "learning_speed": speed}))
+                                                        "pow3_bin": bins[ids], "eval_count": eval_count,
+                                                        "measurable": eval_count >= MIN_EVAL_COUNT,
+                                                        "learning_speed": speed}))
     summary = frame(LM_SUMMARY, rows)
     atomic_write_csv(summary, out / LM_SUMMARY.name)
     atomic_write_csv(frame(LM_LEARNING_SPEED, pd.concat(speeds, ignore_index=True)), out / LM_LEARNING_SPEED.name)
@@ -179,10 +250,16 @@ def collect(cfg: SweepConfig, out: Path, counts: np.ndarray) -> pd.DataFrame:
 
 
 def table1(summary: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds per (decay_mode, lambda, split) (std NaN for one seed)."""
-    g = summary.groupby(["decay_mode", "split", "lambda"], sort=True)[list(METRICS)]
-    mean, std = g.mean().add_suffix("_mean"), g.std(ddof=1).add_suffix("_std")
-    out = mean.join(std).reset_index()
+    """Mean and standard deviation over seeds per (decay_mode, lambda, split) (std NaN for one seed), with the
+    group sizes of the low/high splits (one value per row: InputError if the seeds of a row differ in them)."""
+    keys = ["decay_mode", "split", "lambda"]
+    g = summary.groupby(keys, sort=True)
+    differ = g[list(SIZES)].nunique() > 1
+    if differ.to_numpy().any():
+        raise InputError(f"the seeds of {differ.any(axis=1).idxmax()} differ in their group sizes "
+                         f"({', '.join(SIZES)}): they split low/high by different counts")
+    mean, std = g[list(METRICS)].mean().add_suffix("_mean"), g[list(METRICS)].std(ddof=1).add_suffix("_std")
+    out = mean.join(std).join(g[list(SIZES)].first()).reset_index()
     out["n_seeds"] = g.size().to_numpy()
     return frame(LM_TABLE1, out)
 
@@ -191,14 +268,19 @@ def table1_markdown(table: pd.DataFrame) -> str:
     lines = []
     for (mode, split), t in table.groupby(["decay_mode", "split"], sort=False):
         lines += [f"### {split} split, decay mode {mode}", "",
-                  "| weight decay | average loss | balanced loss | accuracy (%) | low-freq loss | high-freq loss | seeds |",
-                  "|---|---|---|---|---|---|---|"]
+                  "low/high by the P99 training count (the paper's split) and by the head holding half of the "
+                  "training tokens; ids: how many token ids each group holds (low / high)", "",
+                  "| weight decay | average loss | balanced loss | accuracy (%) | low-freq loss | high-freq loss | "
+                  "ids (P99) | low-mass loss | high-mass loss | ids (mass) | seeds |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for _, r in t.iterrows():
             def cell(k, scale=1.0, fmt=".4f"):
                 m, s = r[f"{k}_mean"] * scale, r[f"{k}_std"] * scale
                 return f"{m:{fmt}}" + ("" if np.isnan(s) else f" ± {s:{fmt}}")
             lines.append(f"| {r['lambda']:g} | {cell('average_loss')} | {cell('balanced_loss')} | "
                          f"{cell('accuracy', 100, '.2f')} | {cell('low_freq_loss')} | {cell('high_freq_loss')} | "
+                         f"{int(r['n_low'])} / {int(r['n_high'])} | {cell('low_mass_loss')} | "
+                         f"{cell('high_mass_loss')} | {int(r['n_low_mass'])} / {int(r['n_high_mass'])} | "
                          f"{int(r['n_seeds'])} |")
         lines.append("")
     return "\n".join(lines)

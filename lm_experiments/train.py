@@ -2,18 +2,21 @@
 
 Files in the run folder (each written atomically):
   manifest.json     config, data provenance, tokenizer hash, versions, seed, device, parameter counts
-  metrics.csv       step, split, average_loss, balanced_loss, accuracy, low_freq_loss, high_freq_loss, n_tokens
+  metrics.csv       step, split, average_loss, balanced_loss, accuracy, low_freq_loss, high_freq_loss,
+                    low_mass_loss, high_mass_loss, n_low, n_high, n_low_mass, n_high_mass, n_tokens
   per_token.csv.gz  step, split, token_id, count, loss (ids with count > 0)
   checkpoint.pt     model, optimizer, step, RNG states (resume; read with torch.load(weights_only=True))
   done.json         the final metrics; a rerun of a finished run returns them at once
 Evaluation (at step 0, every eval_every steps and at the end) runs the model on contiguous seq_len windows
 over the first eval_tokens tokens of each split -- the training split too, as the paper measures on
-training data -- and splits tokens into low/high frequency by their count in the TRAINING split.
-Batches are batch_size random windows of seq_len + 1 tokens drawn by a generator seeded from
-(seed, step) alone, so a resumed run sees exactly the batches of an uninterrupted one, and its final
-metrics are the same. Multi-GPU: launch with `torchrun --nproc_per_node N`; each rank takes its share of one
-global batch of N x batch_size windows (N ranks of batch B train like one process of batch N B),
-evaluation is split over the ranks, rank 0 writes the files.
+training data -- and splits tokens into low/high frequency by their count in the tokens trained on
+(`training_ids`: the first train_tokens of the training split; the sweep's token tables use the same ids),
+twice: at the P99 of the counts and by cumulative mass (measure.summarize).
+Batches are batch_size random windows of seq_len + 1 tokens (every window of the training ids, the last one
+included, can be drawn) drawn by a generator seeded from (seed, step) alone, so a resumed run sees exactly
+the batches of an uninterrupted one, and its final metrics are the same. Multi-GPU: launch with
+`torchrun --nproc_per_node N`; each rank takes its share of one global batch of N x batch_size windows (N ranks
+of batch B train like one process of batch N B), evaluation is split over the ranks, rank 0 writes the files.
 bf16 autocast and fused AdamW apply on CUDA only; on the CPU everything runs in float32.
 """
 
@@ -42,7 +45,8 @@ from .measure import TokenLoss, summarize
 from .model import DECAY_MODES, build_model, flops_per_token, n_params
 from .step import autocast, lr_at, make_optimizer, prepare_device, train_step
 
-__all__ = ["RESUMABLE_CHANGES", "TrainConfig", "batch_at", "evaluate", "lr_at", "train_run"]  # lr_at: from .step
+__all__ = ["RESUMABLE_CHANGES", "TrainConfig", "batch_at", "evaluate", "lr_at", "train_run", "training_counts",
+           "training_ids"]  # lr_at: from .step
 
 # config fields that may change between an interrupted run and its resumption (they do not change the maths
 # of a CPU run; moving a run between devices is allowed on purpose)
@@ -96,9 +100,14 @@ def batch_at(train: np.ndarray, cfg: TrainConfig, step: int, rank: int = 0, worl
     """Rank `rank`'s (batch_size, seq_len + 1) share of step `step`'s global batch: world x batch_size random
     windows of `train` drawn by a generator seeded from (seed, step) alone (mixed so that no two (seed, step)
     pairs share a stream), rank r taking rows [r B, (r + 1) B). So N ranks of batch B see exactly the
-    windows of one process of batch N B, and a resumed run the batches of an uninterrupted one."""
+    windows of one process of batch N B, and a resumed run the batches of an uninterrupted one. A window starts
+    anywhere in [0, train.size - seq_len - 1] (both ends included), so the last token of `train` is a target
+    too."""
     g = torch.Generator().manual_seed((cfg.seed * 1_000_003 * 1_000_003 + step) % 2**63)
-    starts = torch.randint(0, train.size - cfg.seq_len - 1, (world * cfg.batch_size,), generator=g).numpy()
+    if train.size < cfg.seq_len + 1:
+        raise InputError(f"the training ids hold {train.size} tokens, fewer than seq_len + 1 = {cfg.seq_len + 1}")
+    # randint's high is exclusive: the last window, train[size - seq_len - 1:], starts at size - seq_len - 1
+    starts = torch.randint(0, train.size - cfg.seq_len, (world * cfg.batch_size,), generator=g).numpy()
     starts = starts[rank * cfg.batch_size:(rank + 1) * cfg.batch_size]
     idx = starts[:, None] + np.arange(cfg.seq_len + 1)[None, :]
     return torch.from_numpy(train[idx].astype(np.int64))
@@ -178,20 +187,34 @@ def _setup_device(cfg: TrainConfig) -> tuple[torch.device, int, int]:
     return device, rank, world
 
 
-def _training_data(cfg: TrainConfig, prepared) -> tuple[np.ndarray, np.ndarray, int]:
-    """The token ids trained on, their counts per id (float64, length vocab) and the vocabulary size."""
-    vocab = int(prepared.vocab_size)
+def training_ids(cfg: TrainConfig, prepared) -> np.ndarray:
+    """The token ids a run of `cfg` trains on: the first cfg.train_tokens of prepared.train (all of it when
+    None). The one definition of "the training data" of a run: train_run trains on these ids, evaluates its
+    training split on their first eval_tokens, and splits low/high by their counts, and the sweep's token
+    tables, text sample, bins and learning-speed counts come from the same ids (sweep.write_token_stats)."""
     train_ids = prepared.train if cfg.train_tokens is None else prepared.train[: cfg.train_tokens]
     if train_ids.size <= cfg.seq_len + 1:
         raise InputError(f"the training split has {train_ids.size} tokens, fewer than seq_len + 2 = {cfg.seq_len + 2}")
-    train_counts = np.bincount(np.asarray(train_ids, dtype=np.int64), minlength=vocab).astype(np.float64)
-    if train_counts.size > vocab:
-        raise InputError(f"the data hold token id {train_counts.size - 1}, outside vocab_size {vocab}")
-    return train_ids, train_counts, vocab
+    return train_ids
 
 
-def _manifest(cfg: TrainConfig, prepared, model, device: torch.device, world: int) -> dict:
-    return {"config": asdict(cfg), "data": prepared.manifest,
+def training_counts(cfg: TrainConfig, prepared) -> np.ndarray:
+    """n_k = occurrences of id k in training_ids(cfg, prepared), k < prepared.vocab_size (float64); they sum to
+    the number of ids trained on (min(train_tokens, training split))."""
+    vocab = int(prepared.vocab_size)
+    counts = np.bincount(np.asarray(training_ids(cfg, prepared), dtype=np.int64), minlength=vocab)
+    if counts.size > vocab:
+        raise InputError(f"the data hold token id {counts.size - 1}, outside vocab_size {vocab}")
+    return counts.astype(np.float64)
+
+
+def _training_data(cfg: TrainConfig, prepared) -> tuple[np.ndarray, np.ndarray, int]:
+    """The token ids trained on, their counts per id (float64, length vocab) and the vocabulary size."""
+    return training_ids(cfg, prepared), training_counts(cfg, prepared), int(prepared.vocab_size)
+
+
+def _manifest(cfg: TrainConfig, prepared, model, device: torch.device, world: int, n_train_ids: int) -> dict:
+    return {"config": asdict(cfg), "data": prepared.manifest, "n_train_tokens_used": int(n_train_ids),
             "tokenizer_hash": prepared.manifest.get("tokenizer_hash"), "seed": cfg.seed, "versions": _versions(),
             "world_size": world, "global_batch_tokens": world * cfg.batch_size * cfg.seq_len,
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
@@ -267,7 +290,7 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
                        rank, resumed_at=start)
     start = start or 0
     if rank == 0:
-        atomic_write_json(out / "manifest.json", _manifest(cfg, prepared, model, device, world))
+        atomic_write_json(out / "manifest.json", _manifest(cfg, prepared, model, device, world, train_ids.size))
         out.mkdir(parents=True, exist_ok=True)
     net = _wrap(model, cfg, device, world)
     if start == 0:

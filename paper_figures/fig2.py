@@ -1,6 +1,7 @@
 """Fig. 2 analogue: a held-out text with each token coloured low / high frequency at the P99 count threshold
-of the training split, threshold printed. PNG/PDF (word-wrapped matplotlib text boxes, legend) and a
-self-contained HTML page (<span> colours, legend; hover shows token id and count).
+of the tokens the sweep's runs trained on (the counts the runs split their losses by), threshold printed.
+PNG/PDF (word-wrapped matplotlib text boxes, legend) and a self-contained HTML page (<span> colours, legend;
+hover shows token id and count).
 
 Data: <first lm folder>/text_sample.csv (position, token_id, piece, count, low_freq, threshold)."""
 

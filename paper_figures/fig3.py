@@ -1,4 +1,5 @@
-"""Fig. 3 analogue: the token frequency distribution (training count vs rank, log-log) with the 50/80/95%
+"""Fig. 3 analogue: the token frequency distribution (training count vs rank, log-log; the counts of the tokens
+the sweep's runs trained on, their total in the panel title) with the 50/80/95%
 cumulative-mass cuts and the P99 count marked; second panel the low-frequency share of the vocabulary
 against its size.
 
@@ -19,7 +20,8 @@ from plumbing.schemas import LM_TOKEN_STATS, LM_VOCAB_SHARE
 from .common import lm_dirs, need, read_csv, read_json, save
 
 NAME = "fig3_token_frequency"
-CAPTION = ("Fig. 3 analogue — token frequency distribution of the training split (count vs rank) with the "
+CAPTION = ("Fig. 3 analogue — token frequency distribution of the training tokens the runs trained on (count vs "
+           "rank) with the "
            "50/80/95% cumulative-mass cuts; share of the vocabulary that is low-frequency against vocabulary size.")
 DIFFERS = ("the paper counts IMDB under 32k-token BPE vocabularies; ours counts our corpus under our own "
            "tokenizer (vocabulary size in the panel title)")
@@ -50,7 +52,7 @@ def make(results: Path, out: Path) -> list[Path]:
               label=f"P99 count = {cuts['p99_count_threshold']:.0f}")
     a.set_xlabel("token rank")
     a.set_ylabel("training count")
-    a.set_title(f"{folder.name}: vocabulary {counts.size}", fontsize=9)
+    a.set_title(f"{folder.name}: vocabulary {counts.size}, {counts.sum():,.0f} training tokens counted", fontsize=9)
     a.legend(fontsize=7)
     share = Path(results) / "lm_stats" / "vocab_share.csv"
     if share.is_file():

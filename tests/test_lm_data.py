@@ -89,6 +89,23 @@ def test_imdb_miniature_loads_its_own_train_and_test_split(tmp_path, form):
     assert c.train_docs == ["great film", "fine film", "bad film", "a film"]
     assert c.heldout_docs == ["lovely", "awful"]
     assert c.provenance["n_train_docs"] == 4 and c.provenance["n_heldout_docs"] == 2
+    assert c.provenance["n_heldout_dropped_in_train"] == 0
+
+
+@pytest.mark.parametrize("form", ["folder", "tar.gz"])
+def test_imdb_test_reviews_also_in_train_are_dropped_and_counted(tmp_path, form):
+    _imdb_tree(tmp_path)
+    for name, text in (("test/pos/6_9.txt", "a film"), ("test/neg/7_2.txt", "  bad film\n")):  # repeats of train
+        (tmp_path / "aclImdb" / name).write_text(text)
+    path = tmp_path / "aclImdb"
+    if form == "tar.gz":
+        path = tmp_path / "aclImdb_v1.tar.gz"
+        with tarfile.open(path, "w:gz") as tar:
+            tar.add(tmp_path / "aclImdb", arcname="aclImdb")
+    c = load_corpus(f"imdb:{path}")
+    assert c.heldout_docs == ["lovely", "awful"] and not set(c.heldout_docs) & set(c.train_docs)
+    assert c.train_docs == ["great film", "fine film", "bad film", "a film"]
+    assert c.provenance["n_heldout_dropped_in_train"] == 2 and c.provenance["n_heldout_docs"] == 2
 
 
 def test_files_spec_reads_txt_lines_and_jsonl_text(tmp_path):
@@ -120,7 +137,15 @@ def test_jsonl_without_text_field_gives_input_error(tmp_path):
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=200))
 def test_bpe_round_trips_any_unicode_text(tok, text):
-    assert tok.decode(tok.encode(text).ids) == text
+    """Through encode_documents, the way the data are encoded: a literal "<|endoftext|>" is text too (plain
+    tok.encode would turn it into the EOS id, which decode drops)."""
+    ids = encode_documents(tok, [text])
+    assert ids[-1] == 0 and 0 not in ids[:-1]
+    assert tok.decode(ids[:-1].tolist()) == text
+
+
+def test_a_literal_eos_in_a_document_stays_text(tok):
+    test_bpe_round_trips_any_unicode_text.hypothesis.inner_test(tok, f"a {EOS} b")
 
 
 def test_bpe_layout_and_determinism(tok):
@@ -183,6 +208,13 @@ def test_token_table_bins_cover_every_id_once(counts):
     assert (t["count"].to_numpy() == counts).all()
     assert ((t["pow3_bin"] == -1) == (counts == 0)).all() and ((t["equal_mass_bin"] == -1) == (counts == 0)).all()
     assert (t["low_freq"].to_numpy() == metrics.low_frequency_mask(counts)).all()
+    if counts.sum() > 0:  # the mass split: exactly the ids of the head holding half the counts are high
+        assert (t["low_mass"].to_numpy() == metrics.mass_tail_mask(counts, 0.5)).all()
+        assert (~t["low_mass"]).sum() == metrics.classes_for_mass(counts, 0.5)
+        if t["low_mass"].any():
+            assert t["count"][~t["low_mass"]].min() >= t["count"][t["low_mass"]].max()
+    else:
+        assert t["low_mass"].all()
 
 
 def test_mass_cuts_on_a_hand_computed_example():

@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lm_experiments.sweep import SweepConfig, load_sweep_config, run_sweep, table1
+from lm_experiments.data import prepare
+from lm_experiments.sweep import MIN_EVAL_COUNT, SweepConfig, collect, load_sweep_config, run_name, run_sweep, table1
 from plumbing.errors import InputError
-from plumbing.schemas import LM_SUMMARY, frame
+from plumbing.schemas import LM_GROUP_SIZES, LM_SUMMARY, frame
+from theory import metrics
 
 # the sweep folders come from tests/conftest.py: sweep_config(**fields) and lm_sweep_dir (a finished
 # sweep_config() sweep, shared read-only: a test that changes it works on a copy)
@@ -38,6 +40,83 @@ def test_sweep_writes_contract_summary_and_table1(lm_sweep_dir):
         assert (out / name).stat().st_size > 0, name
 
 
+def test_every_table_of_the_sweep_counts_the_tokens_the_runs_trained_on(lm_sweep_dir, sweep_config):
+    """token_stats, text_sample, learning_speed and the low/high split of metrics/summary all use the counts of the
+    first train_tokens training ids, the ids train_run trains on (not the whole training split)."""
+    out, _ = lm_sweep_dir
+    cfg = sweep_config()
+    n = cfg.train["train_tokens"]
+    prepared = prepare(cfg.corpus, cfg.vocab_size, out / "data")  # the sweep's cached data
+    assert prepared.train.size > 2 * n  # the whole split would give other counts
+    expected = np.bincount(prepared.train[:n].astype(np.int64), minlength=prepared.vocab_size)
+    ts = pd.read_csv(out / "token_stats.csv")
+    np.testing.assert_array_equal(ts["count"], expected)
+    assert ts["count"].sum() == n
+    info = json.loads((out / "token_stats.json").read_text())
+    assert info["n_tokens_counted"] == n == info["train_tokens"]
+    threshold = metrics.count_threshold(expected)
+    assert info["p99_count_threshold"] == threshold
+    for run in (out / "runs").iterdir():
+        assert json.loads((run / "manifest.json").read_text())["n_train_tokens_used"] == n
+    # the text sample's threshold and counts
+    sample = pd.read_csv(out / "text_sample.csv", keep_default_na=False)
+    assert (sample["threshold"] == threshold).all()
+    np.testing.assert_array_equal(sample["count"], expected[sample["token_id"]])
+    np.testing.assert_array_equal(sample["low_freq"], sample["count"] < threshold)
+    # group sizes: summary (from each run's metrics.csv) == the token table's flags, ids with a count > 0
+    seen = ts["count"] > 0
+    want = {"n_low": (ts["low_freq"] & seen).sum(), "n_high": (~ts["low_freq"] & seen).sum(),
+            "n_low_mass": (ts["low_mass"] & seen).sum(), "n_high_mass": (~ts["low_mass"] & seen).sum()}
+    assert want["n_low"] + want["n_high"] == seen.sum() and min(want.values()) > 0
+    summary = pd.read_csv(out / "summary.csv")
+    for k, v in want.items():
+        assert (summary[k] == v).all(), k
+    # the summary's group losses are the per-token losses of the final step split by the token table's flags
+    for _, r in summary.iterrows():
+        pt = pd.read_csv(out / "runs" / r["run"] / "per_token.csv.gz")
+        pt = pt[(pt["step"] == r["step"]) & (pt["split"] == r["split"])]
+        for flag, low_col, high_col in (("low_freq", "low_freq_loss", "high_freq_loss"),
+                                        ("low_mass", "low_mass_loss", "high_mass_loss")):
+            low = ts[flag].to_numpy()[pt["token_id"]]
+            for mask, col in ((low, low_col), (~low, high_col)):
+                assert np.average(pt["loss"][mask], weights=pt["count"][mask]) == pytest.approx(r[col], rel=1e-9)
+    # learning speed: training counts and bins of the token table; eval counts of the training window
+    speed = pd.read_csv(out / "learning_speed.csv")
+    np.testing.assert_array_equal(speed["train_count"], expected[speed["token_id"]])
+    np.testing.assert_array_equal(speed["pow3_bin"], ts["pow3_bin"].to_numpy()[speed["token_id"]])
+    for (lam, seed), g in speed.groupby(["lambda", "seed"]):
+        run = out / "runs" / run_name(lam, seed, "no-norm-bias")
+        pt = pd.read_csv(run / "per_token.csv.gz")
+        first = pt[(pt["step"] == 0) & (pt["split"] == "train")].set_index("token_id")["count"]
+        np.testing.assert_array_equal(g["eval_count"], first[g["token_id"]].to_numpy())
+    assert (speed["eval_count"] <= speed["train_count"]).all()  # the window lies inside the trained-on ids
+    np.testing.assert_array_equal(speed["measurable"], speed["eval_count"] >= MIN_EVAL_COUNT)
+    assert speed["measurable"].any() and not speed["measurable"].all()
+    # Table 1 carries the same group sizes
+    t1 = pd.read_csv(out / "table1.csv")
+    for k, v in want.items():
+        assert (t1[k] == v).all(), k
+    md = (out / "table1.md").read_text()
+    assert f"| {want['n_low']} / {want['n_high']} |" in md and f"| {want['n_low_mass']} / {want['n_high_mass']} |" in md
+
+
+def test_collect_refuses_runs_split_by_other_counts(tmp_path, sweep_config, lm_sweep_dir):
+    """Counts of other tokens than the runs trained on are refused: the whole training split (another number of
+    tokens, from the runs' manifests), or as many tokens with another group size."""
+    out = _copy(lm_sweep_dir, tmp_path)
+    cfg = sweep_config()
+    prepared = prepare(cfg.corpus, cfg.vocab_size, out / "data")
+    whole = np.bincount(prepared.train.astype(np.int64), minlength=prepared.vocab_size).astype(float)
+    with pytest.raises(InputError, match="trained on 4000 tokens"):
+        collect(cfg, out, whole)
+    counts = pd.read_csv(out / "token_stats.csv")["count"].to_numpy(float).copy()
+    collect(cfg, out, counts)  # the sweep's own counts pass
+    top, unseen = int(np.argmax(counts)), int(np.flatnonzero(counts == 0)[0])
+    counts[top], counts[unseen] = counts[top] - 1, 1  # same total, one more id seen
+    with pytest.raises(InputError, match="group sizes"):
+        collect(cfg, out, counts)
+
+
 def test_rerun_skips_finished_runs(tmp_path, sweep_config, lm_sweep_dir):
     out = _copy(lm_sweep_dir, tmp_path)
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("metrics.csv")}
@@ -54,18 +133,24 @@ def test_sweep_refuses_a_folder_of_another_config(tmp_path, sweep_config, lm_swe
 def test_table1_reports_mean_and_std_over_seeds():
     s = frame(LM_SUMMARY, {"decay_mode": "m", "split": "train", "lambda": [0.0, 0.0, 1.0, 1.0], "seed": [0, 1, 0, 1],
                            "average_loss": [1.0, 3.0, 2.0, 2.0], "balanced_loss": 1.0, "accuracy": 0.5,
-                           "low_freq_loss": 1.0, "high_freq_loss": 1.0, "step": 6, "corpus": "c",
-                           "run": ["r0", "r1", "r2", "r3"]})
+                           "low_freq_loss": 1.0, "high_freq_loss": 1.0, "low_mass_loss": [4.0, 6.0, 1.0, 1.0],
+                           "high_mass_loss": 1.0, "n_low": 290, "n_high": 3, "n_low_mass": 280, "n_high_mass": 13,
+                           "step": 6, "corpus": "c", "run": ["r0", "r1", "r2", "r3"]})
     t = table1(s).set_index("lambda")
-    assert t.loc[0.0, "average_loss_mean"] == 2.0
+    assert t.loc[0.0, "average_loss_mean"] == 2.0 and t.loc[0.0, "low_mass_loss_mean"] == 5.0
     assert t.loc[0.0, "average_loss_std"] == pytest.approx(np.sqrt(2.0))
     assert t.loc[1.0, "average_loss_std"] == 0.0
     assert (t["n_seeds"] == 2).all()
+    assert (t[list(LM_GROUP_SIZES)].to_numpy() == [290, 3, 280, 13]).all()
+    s.loc[1, "n_low"] = 289  # seeds split by different counts: no single group size to report
+    with pytest.raises(InputError, match="group sizes"):
+        table1(s)
 
 
 @pytest.mark.parametrize("bad,message", [
     ({"lambdas": (-1.0,)}, "lambdas"), ({"vocab_size": 10}, "vocab_size"), ({"seeds": ()}, "seeds"),
     ({"train": {"learning_rate": 1}}, "learning_rate"), ({"decay_modes": ("everything",)}, "everything"),
+    ({"percentile": 95.0}, "percentile"),
 ])
 def test_bad_sweep_config_is_rejected_naming_the_value(bad, message):
     with pytest.raises(InputError, match=message):
@@ -75,6 +160,8 @@ def test_bad_sweep_config_is_rejected_naming_the_value(bad, message):
 def test_presets_and_shipped_config_files_load():
     for name in ("tiny", "gpu-270m", "gpu-0.5b"):
         assert load_sweep_config(name).lambdas
+    tiny = load_sweep_config("tiny")  # make reproduce: an interval over >= 3 seeds at the lambdas the claims compare
+    assert len(tiny.seeds) >= 3 and {0.0, 2.0} <= set(tiny.lambdas)
     files = sorted((Path(__file__).parents[1] / "lm_experiments" / "configs").glob("*.toml"))
     assert files
     for f in files:

@@ -121,6 +121,17 @@ def test_summarize_on_a_hand_example():
     assert out["n_tokens"] == 5
 
 
+def test_summarize_reports_both_splits_with_their_group_sizes():
+    # training counts 4, 3, 2, 1, 0: P99 (3.96) leaves only id 0 high; the head holding half of the 10 training
+    # tokens is ids 0 and 1. Id 4 was never trained on: it counts in no group size, but its loss in the evaluated
+    # split falls in the low groups.
+    out = summarize(np.array([1.0, 4.0, 3.0, 2.0, 5.0]), np.array([2.0, 2.0, 1.0, 1.0, 1.0]), np.zeros(5),
+                    train_counts=np.array([4.0, 3.0, 2.0, 1.0, 0.0]))
+    assert (out["n_low"], out["n_high"], out["n_low_mass"], out["n_high_mass"]) == (3, 1, 2, 2)
+    assert out["high_freq_loss"] == pytest.approx(0.5) and out["low_freq_loss"] == pytest.approx(14 / 5)
+    assert out["high_mass_loss"] == pytest.approx(5 / 4) and out["low_mass_loss"] == pytest.approx(10 / 3)
+
+
 def test_learning_speeds_on_a_hand_example():
     # id 0 halves its loss at the end (speed 1 - (1 + 0.5) / 2 = 0.25), id 1 never learns (0)
     speed = learning_speeds(np.array([[2.0, 1.0], [1.0, 1.0]]), np.array([0, 10]))
@@ -252,6 +263,40 @@ def test_bad_config_values_are_rejected_by_name():
     for key, value in (("steps", 0), ("lr", float("nan")), ("weight_decay", -1.0), ("device", "gpu0")):
         with pytest.raises(InputError, match=key):
             TrainConfig(**{key: value})
+
+
+@pytest.mark.parametrize("extra", [0, 1, 5])
+def test_batches_reach_every_window_including_the_last_token(extra):
+    """Window starts range over [0, size - seq_len - 1], both ends: the last token is a target (it was never one
+    when the high end was size - seq_len - 1, exclusive)."""
+    cfg = TrainConfig(seq_len=4, batch_size=8)
+    train = np.arange(cfg.seq_len + 1 + extra, dtype=np.uint16)  # extra + 1 windows
+    starts = set()
+    for step in range(40):
+        batch = batch_at(train, cfg, step).numpy()
+        assert batch.shape == (8, cfg.seq_len + 1)
+        np.testing.assert_array_equal(np.diff(batch, axis=1), 1)  # contiguous windows of `train`
+        starts |= set(batch[:, 0].tolist())
+    assert starts == set(range(extra + 1))
+    with pytest.raises(InputError, match="seq_len"):
+        batch_at(train[: cfg.seq_len], cfg, 0)
+
+
+def test_train_run_trains_and_splits_by_the_first_train_tokens(prepared, tmp_path):
+    """train_tokens: the run's manifest states how many ids it trained on, and its group sizes are those of the
+    counts of those ids (train.training_counts), not of the whole split."""
+    cfg = TrainConfig(**{**BASE, "steps": 2, "eval_every": 2, "checkpoint_every": 2, "train_tokens": 500})
+    counts = train_mod.training_counts(cfg, prepared)
+    np.testing.assert_array_equal(counts, np.bincount(prepared.train[:500], minlength=V))
+    res = train_run(cfg, prepared, tmp_path, progress=False)
+    assert json.loads((tmp_path / "manifest.json").read_text())["n_train_tokens_used"] == 500 == counts.sum()
+    whole = summarize(np.ones(V), np.ones(V), np.zeros(V), np.bincount(prepared.train, minlength=V))
+    mine = summarize(np.ones(V), np.ones(V), np.zeros(V), counts)
+    assert mine["n_low"] != whole["n_low"]  # the two counts give different groups: the test can tell them apart
+    for split in ("train", "heldout"):
+        got = res["final"][split]
+        assert (got["n_low"], got["n_high"], got["n_low_mass"], got["n_high_mass"]) == \
+            (mine["n_low"], mine["n_high"], mine["n_low_mass"], mine["n_high_mass"])
 
 
 def test_schedule_warms_up_then_decays_to_the_floor():
