@@ -2,6 +2,11 @@
 # Both create .venv at the repository root on first use and install what they need.
 PY := .venv/bin/python
 OUT ?= results
+# glibc malloc: serve blocks up to 32 MiB (the tiny LM's per-step logits and their gradients) from the heap and
+# keep up to 256 MiB of freed heap, instead of mapping and unmapping them every step. Measured on one run of
+# the tiny LM sweep (2 cores): 3-4M -> 0.1M page faults, 6-9 -> 0.5 s of system time, wall 32.5/27.4 -> 27.6/24.4 s.
+export MALLOC_MMAP_THRESHOLD_ = 33554432
+export MALLOC_TRIM_THRESHOLD_ = 268435456
 
 .PHONY: reproduce test test-slow bench venv docs
 venv: .venv/.installed
@@ -34,6 +39,7 @@ reproduce: venv
 	$(PY) -m simulations languages --out $(OUT)/languages
 	$(PY) -m lm_experiments stats --sizes 1000,2000,4000,8000,16000,32000 --out $(OUT)/lm_stats
 	$(PY) -m lm_experiments sweep --config $(LM_CONFIG) --out $(OUT)/$(LM_OUT)
+	$(PY) -m paper_figures findings --results $(OUT)
 	$(PY) -m paper_figures report --results $(OUT) --out $(OUT)/report
 
 test: venv

@@ -20,20 +20,24 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m paper_figures", description=__doc__.split("\n\n")[1].strip())
     sub = ap.add_subparsers(dest="command", required=True, metavar="command")
     commands = {"report": "every figure whose inputs exist, then out/report.md and out/report.html",
-                "docs": "small copies of the headline figures for the README (default --out docs)",
+                "docs": "small copies of the headline figures, docs/findings.json|md and the README's findings "
+                        "list (default --out docs)",
+                "findings": "every headline statement computed from the result files, with its interval and "
+                            "verdict: findings.json, findings.md (default --out: the --results folder)",
                 **{name: f.caption for name, f in FIGURES.items()}}
     for name, help_text in commands.items():
         p = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text.replace("%", "%%"))
         p.add_argument("--results", default="results", help="folder with theory/, simulations/, languages/, lm/, "
                                                             "lm_gpu/, lm_stats/ (default: results)")
-        p.add_argument("--out", default="docs" if name == "docs" else "results/report",
+        p.add_argument("--out", default={"docs": "docs", "findings": None}.get(name, "results/report"),
                        help="output folder (default: %(default)s)")
     args = ap.parse_args(argv)
     return run_cli(lambda: _dispatch(args))
 
 
 def _dispatch(args) -> None:
-    results, out = Path(args.results), Path(args.out)
+    results = Path(args.results)
+    out = results if args.out is None else Path(args.out)
     if args.command == "report":
         done = build_report(results, out)
         print(f"wrote {out / 'report.md'} and {out / 'report.html'}; made: {', '.join(done['made']) or 'nothing'}")
@@ -42,8 +46,9 @@ def _dispatch(args) -> None:
     else:
         if not results.is_dir():
             raise InputError(f"--results must be a folder of result files, got {args.results!r}")
+        from . import findings
         from .docs import make as docs
 
-        maker = docs if args.command == "docs" else FIGURES[args.command].make
+        maker = {"docs": docs, "findings": findings.write}.get(args.command) or FIGURES[args.command].make
         for p in maker(results, out):
             print(p)

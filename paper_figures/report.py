@@ -71,6 +71,8 @@ def caption(name: str, results: Path) -> str:
     runs = _lm_runs(results, name in ("fig2", "fig3", "fig5")) if f.lm else _sim_runs(results) if \
         name == "simulations" else ""
     text = f"{f.caption} Made from {files}."
+    if name == "fig5":  # the share of negative learning speeds, from learning_speed.csv
+        text += " " + _try(lambda: fig5.facts(results))
     if runs:
         text += f" Runs: {runs}."
     text += f" Differs from the paper: {f.differs}" + (f" ({PAPER})." if f.lm else ".")
@@ -149,6 +151,9 @@ def build_report(results: str | Path, out: str | Path) -> dict:
             missing[name] = str(exc)
     md = [f"# {TITLE}", "", "Made by `python -m paper_figures report` from result files only "
           f"(`{results}`).", "", "## Data and runs", "", *_provenance(results), ""]
+    if (results / "findings.md").is_file():  # `python -m paper_figures findings`: the headline statements
+        body = (results / "findings.md").read_text().split("\n", 1)[1].strip().replace("\n## ", "\n### ")
+        md += ["## Findings", "", "From `findings.json` (computed from the result files).", "", body, ""]
     page = [f"<h1>{html.escape(TITLE)}</h1>", markdown_to_html("\n".join(md[2:]))]
     for name, paths in made.items():
         cap = caption(name, results)

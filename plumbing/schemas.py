@@ -71,33 +71,56 @@ def frame(schema: Schema, data):
 
 
 # --- simulations (simulations/run.py, simulations/languages.py) -------------------------------------------
-SIM_COUNTS = Schema("counts.csv", ("class", "count", "pow3_bin", "equal_mass_bin", "low_freq"))
+# low/high appear under two splits, with the number of classes of each group, named as in the LM files: P99 of
+# the counts (the paper's: low_freq, low_freq_loss, n_low) and the head holding half the samples
+# (theory.metrics.mass_tail_mask: low_mass, low_mass_loss, n_low_mass)
+SIM_COUNTS = Schema("counts.csv", ("class", "count", "pow3_bin", "equal_mass_bin", "low_freq", "low_mass"))
 SIM_THEORY = Schema("theory.csv", ("model", "lambda", "class", "theory_loss"))
 SIM_SUMMARY = Schema("summary.csv", (
-    "model", "optimizer", "lambda", "seed", "average_loss", "balanced_loss", "low_freq_loss", "high_freq_loss",
-    "max_abs_diff_to_theory", "mean_abs_diff_to_theory", "theory_average_loss", "theory_balanced_loss",
-    "same_objective_as_theory", "theory_lambda", "steps", "lr", "wall_s_batch"))
+    "model", "optimizer", "lambda", "seed", "average_loss", "balanced_loss", "balanced_over_average",
+    "low_freq_loss", "high_freq_loss", "n_low", "n_high",
+    "low_mass_loss", "high_mass_loss", "n_low_mass", "n_high_mass",
+    "same_objective_as_theory", "max_abs_diff_to_theory", "mean_abs_diff_to_theory", "theory_average_loss",
+    "theory_balanced_loss", "matched_l2_lambda", "matched_l2_max_abs_diff", "l2_strength",
+    "converged", "convergence_criterion", "convergence_value", "convergence_tol", "steps", "lr", "wall_s_batch"))
 SIM_PER_CLASS = Schema("per_class.csv.gz", (
-    "model", "optimizer", "lambda", "seed", "class", "count", "pow3_bin", "low_freq", "loss", "theory_loss",
-    "learning_speed"))
-SIM_CURVES = Schema("curves.csv", ("model", "optimizer", "lambda", "seed", "step", "group", "loss"))
+    "model", "optimizer", "lambda", "seed", "class", "count", "pow3_bin", "low_freq", "low_mass", "loss",
+    "theory_loss", "matched_l2_theory_loss", "learning_speed"))
+SIM_CURVES = Schema("curves.csv", ("model", "optimizer", "lambda", "seed", "step", "group", "n_classes", "loss"))
+# AdamW at matched strength (simulations.run.adamw_vs_l2): each AdamW run against the certified L2 optimum at
+# its matched_l2_lambda; derived from summary.csv and per_class.csv.gz, top level only
+_GROUP_STATS = ("average_loss", "balanced_loss", "balanced_over_average", "low_freq_loss", "high_freq_loss",
+                "low_mass_loss", "high_mass_loss")
+SIM_ADAMW_VS_L2 = Schema("adamw_vs_l2.csv", (
+    "model", "adamw_lambda", "seed", "matched_by", "matched_l2_lambda", "matched_l2_max_abs_diff")
+    + tuple(f"adamw_{c}" for c in _GROUP_STATS) + tuple(f"l2_{c}" for c in _GROUP_STATS)
+    + ("n_low", "n_high", "n_low_mass", "n_high_mass"))
 # the files of one finished (model, optimizer) part, concatenated into the top-level files of the same name
 SIM_PART_FILES = (SIM_SUMMARY, SIM_PER_CLASS, SIM_CURVES)
 LANGUAGES = Schema("languages.csv", ("language", "vocab_size", "share_below_p95_mass", "share_below_p99_count"))
 
 # --- LM experiments (lm_experiments/train.py, sweep.py, stats.py, token_report.py) -------------------------
-# the metrics of one evaluation (lm_experiments.measure.summarize) that the sweep tabulates
-LM_METRIC_NAMES = ("average_loss", "balanced_loss", "accuracy", "low_freq_loss", "high_freq_loss")
-LM_RUN_METRICS = Schema("metrics.csv", ("step", "split") + LM_METRIC_NAMES + ("n_tokens",))
+# the metrics of one evaluation (lm_experiments.measure.summarize) that the sweep tabulates: two low/high
+# splits of the token ids by their count in the tokens the run trained on -- P99 of the counts (the paper's,
+# *_freq_*) and the head holding half of all occurrences (*_mass_*, theory.metrics.mass_tail_mask)
+LM_METRIC_NAMES = ("average_loss", "balanced_loss", "accuracy", "low_freq_loss", "high_freq_loss", "low_mass_loss",
+                   "high_mass_loss")
+# how many token ids (training count > 0) each group of those splits holds, stated next to every group loss
+LM_GROUP_SIZES = ("n_low", "n_high", "n_low_mass", "n_high_mass")
+LM_RUN_METRICS = Schema("metrics.csv", ("step", "split") + LM_METRIC_NAMES + LM_GROUP_SIZES + ("n_tokens",))
 LM_RUN_PER_TOKEN = Schema("per_token.csv.gz", ("step", "split", "token_id", "count", "loss"))
-LM_SUMMARY = Schema("summary.csv", ("lambda", "seed", "split") + LM_METRIC_NAMES +
+LM_SUMMARY = Schema("summary.csv", ("lambda", "seed", "split") + LM_METRIC_NAMES + LM_GROUP_SIZES +
                     ("decay_mode", "step", "corpus", "run"))
+# train_count: in the tokens trained on; eval_count: occurrences as a target in the training evaluation window
+# (what the loss curve averages over); measurable: eval_count >= sweep.MIN_EVAL_COUNT
 LM_LEARNING_SPEED = Schema("learning_speed.csv", (
-    "decay_mode", "lambda", "seed", "token_id", "train_count", "pow3_bin", "learning_speed"))
+    "decay_mode", "lambda", "seed", "token_id", "train_count", "pow3_bin", "eval_count", "measurable",
+    "learning_speed"))
 LM_TABLE1 = Schema("table1.csv", ("decay_mode", "split", "lambda") +
                    tuple(f"{m}_mean" for m in LM_METRIC_NAMES) + tuple(f"{m}_std" for m in LM_METRIC_NAMES) +
-                   ("n_seeds",))
-LM_TOKEN_STATS = Schema("token_stats.csv", ("token_id", "count", "pow3_bin", "equal_mass_bin", "low_freq"))
+                   LM_GROUP_SIZES + ("n_seeds",))
+LM_TOKEN_STATS = Schema("token_stats.csv", ("token_id", "count", "pow3_bin", "equal_mass_bin", "low_freq",
+                                            "low_mass"))
 LM_TEXT_SAMPLE = Schema("text_sample.csv", ("position", "token_id", "piece", "count", "low_freq", "threshold"))
 # `python -m lm_experiments stats` (the lm_stats folder)
 LM_VOCAB_SHARE = Schema("vocab_share.csv", ("corpus", "vocab_size", "share_below_p99_count",

@@ -34,14 +34,22 @@ from simulations.languages import write_languages
 # paper_figures must redraw from the tables.
 LAMS = (0.0, 0.5, 1.0)
 STEPS = (0, 5, 10)  # evaluation steps of the synthetic LM runs
+RISING_BELOW = 3  # synthetic tokens with a count below this get a rising loss curve
 PIECES = ["The", " film", " was", " a", " quokka", ".", "\n", "NA", " <b>&", " $x$", " un", "believ", "able"]
 
 
-def _metrics(lam: float, seed: int, step: int) -> dict:
-    """The metrics of one evaluation; the values at the last step (STEPS[-1]) are the ones the tests check."""
+def _metrics(lam: float, seed: int, step: int, counts) -> dict:
+    """The metrics of one evaluation; the values at the last step (STEPS[-1]) are the ones the tests check. The
+    group sizes are those of the training counts (sweep.collect refuses others)."""
+    from theory import metrics
+
     late = (STEPS[-1] - step) / STEPS[-1]
+    seen, low, low_mass = counts > 0, metrics.low_frequency_mask(counts), metrics.mass_tail_mask(counts, 0.5)
     return {"average_loss": 1 + lam + 0.01 * seed + late, "balanced_loss": 2 + 3 * lam + late, "accuracy": 0.5,
-            "low_freq_loss": 3 + 2 * lam + late, "high_freq_loss": 1 + 0.1 * lam + late}
+            "low_freq_loss": 3 + 2 * lam + late, "high_freq_loss": 1 + 0.1 * lam + late,
+            "low_mass_loss": 2.5 + lam + late, "high_mass_loss": 1 + late, "n_low": int((low & seen).sum()),
+            "n_high": int((~low & seen).sum()), "n_low_mass": int((low_mass & seen).sum()),
+            "n_high_mass": int((~low_mass & seen).sum())}
 
 
 def _lm_folder(lm: Path, rng, seeds=(0, 1), vocab=300):
@@ -55,10 +63,11 @@ def _lm_folder(lm: Path, rng, seeds=(0, 1), vocab=300):
     for lam in LAMS:
         for seed in seeds:
             run = lm / "runs" / run_name(lam, seed, "no-norm-bias")
-            rows = [{"step": step, "split": split, **_metrics(lam, seed, step), "n_tokens": 1000}
+            rows = [{"step": step, "split": split, **_metrics(lam, seed, step, counts), "n_tokens": 1000}
                     for step in STEPS for split in ("train", "heldout")]
             atomic_write_csv(frame(LM_RUN_METRICS, rows), run / LM_RUN_METRICS.name)
             rate = rng.uniform(0.05, 0.5, vocab) / (1 + lam)
+            rate[counts < RISING_BELOW] = -0.05  # the rarest tokens' loss rises: a negative learning speed
             tokens = [{"step": step, "split": split, "token_id": ids, "count": counts,
                        "loss": (1 + 5 / counts ** 0.3) * (0.2 + 0.8 * np.exp(-rate * step))}
                       for step in STEPS for split in ("train", "heldout")]
@@ -136,6 +145,26 @@ def test_fig1_has_one_row_per_lm_folder(built, results, tmp_path):
     assert two[1] > 1.7 * one[1]
 
 
+def test_fig1_title_states_each_folders_group_sizes(results):
+    s = pd.read_csv(results / "lm" / "summary.csv")
+    assert fig1.group_sizes(results) == f"lm: {s['n_low'].iloc[0]:,} low / {s['n_high'].iloc[0]:,} high token ids"
+
+
+def test_fig5_states_negative_speed_shares_among_all_and_measurable_tokens(results, tmp_path):
+    speed = pd.read_csv(results / "lm" / "learning_speed.csv")
+    np.testing.assert_array_equal(speed["measurable"], speed["eval_count"] >= 20)
+    first = speed[(speed["seed"] == 0) & (speed["lambda"] == 0.0)]
+    f = fig5.negative_shares(first)
+    # the fixture's rising curves are the rarest tokens: negative speeds exist, none of them measurable
+    assert f["all"] == pytest.approx((first["train_count"] < RISING_BELOW).mean()) and f["all"] > 0
+    assert f["measurable"] == 0.0 and f["n_measurable"] == first["measurable"].sum() < f["n_all"] == len(first)
+    assert f["min_eval_count"] >= 20
+    text = fig5.facts(results)
+    assert (f"λ = 0: {100 * f['all']:.1f}% of {f['n_all']} tokens and 0.0% of the {f['n_measurable']} "
+            "measurable") in text
+    assert _pngs(fig5.make(results, tmp_path))
+
+
 def test_fig3_uses_vocab_share_when_present(results, tmp_path, lm_corpus_file):
     write_stats(f"files:{lm_corpus_file}", [300, 400], results / "lm_stats")  # `python -m lm_experiments stats`
     assert results / "lm_stats" / "vocab_share.csv" in fig3.inputs(results)
@@ -144,7 +173,10 @@ def test_fig3_uses_vocab_share_when_present(results, tmp_path, lm_corpus_file):
 
 def test_table1_and_verdicts_are_markdown(results, tmp_path):
     md = [p for p in table1.make(results, tmp_path / "o") if p.suffix == ".md"][0].read_text()
-    assert "| train | no-norm-bias | 0.5 | 1.5050 ± 0.0071 | 3.5000 ± 0.0000 | 50.00 ± 0.00 | 2 |" in md
+    t1 = pd.read_csv(results / "lm" / "table1.csv")
+    sizes = f"{int(t1['n_low'].iloc[0])} / {int(t1['n_high'].iloc[0])}"
+    assert t1["n_high"].iloc[0] > 0 and t1["n_low"].iloc[0] > t1["n_high"].iloc[0]
+    assert f"| train | no-norm-bias | 0.5 | 1.5050 ± 0.0071 | 3.5000 ± 0.0000 | 50.00 ± 0.00 | {sizes} | 2 |" in md
     assert md.index("| train |") < md.index("| heldout |")
     verdicts = theory_figs.make(results, tmp_path / "o")[0].read_text()
     claims = json.loads((results / "theory" / "report.json").read_text())["claims"]
@@ -219,6 +251,8 @@ def test_report_without_lm_lists_the_lm_figures_as_not_made(results, tmp_path):
 def _break(path: Path, how: str):
     if how == "drop_split":
         pd.read_csv(path).drop(columns="split").to_csv(path, index=False)
+    elif how == "drop_converged":
+        pd.read_csv(path).drop(columns="converged").to_csv(path, index=False)
     elif how == "bad_split":
         pd.read_csv(path).assign(split="validation").to_csv(path, index=False)
     elif how == "text":
@@ -243,6 +277,8 @@ def _break(path: Path, how: str):
     (fig3, "lm/token_stats.json", "missing", "token_stats.json"),
     (fig5, "lm/learning_speed.csv", "drop_split", None),  # no split column needed: must still work
     (sim_figs, "simulations/per_class.csv.gz", "truncated_gz", "per_class.csv.gz"),
+    (sim_figs, "simulations/adamw_vs_l2.csv", "missing", "missing result file.*adamw_vs_l2.csv"),
+    (sim_figs, "simulations/summary.csv", "drop_converged", "summary.csv.*converged"),
     (theory_figs, "theory/report.json", "not_json", "report.json"),
 ])
 def test_missing_or_malformed_input_names_the_file(results, tmp_path, module, rel, how, match):
@@ -278,12 +314,18 @@ def test_cli_missing_results_exits_2_with_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "none" in proc.stderr
 
 
-def test_docs_writes_small_headline_pngs(built, tmp_path):
-    from paper_figures import docs
+def test_docs_writes_small_headline_pngs_the_findings_and_the_readme_list(built, tmp_path):
+    from paper_figures import docs, findings
 
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{docs.FINDINGS_START}\n- old line\n{docs.FINDINGS_END}\n\nkept\n")
     paths = docs.make(built[0], tmp_path / "docs", width=400)
-    assert len(paths) == 4
-    assert all(max(Image.open(p).size) <= 400 for p in paths)
+    pngs = [p for p in paths if p.suffix == ".png"]
+    assert len(pngs) == 4 and all(max(Image.open(p).size) <= 400 for p in pngs)
+    data = json.loads((tmp_path / "docs" / "findings.json").read_text())
+    text = readme.read_text()
+    assert docs.readme_section(text) == findings.readme_block(data) and "old line" not in text
+    assert text.startswith("# x\n") and text.endswith("\n\nkept\n") and readme in paths
 
 
 @pytest.mark.parametrize("package", ["theory", "simulations", "lm_experiments", "paper_figures"])

@@ -28,8 +28,8 @@ def _check(path: Path, schema: Schema) -> pd.DataFrame:
     return table
 
 
-@pytest.mark.parametrize("schema", [S.SIM_COUNTS, S.SIM_THEORY, S.SIM_SUMMARY, S.SIM_PER_CLASS, S.SIM_CURVES],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize("schema", [S.SIM_COUNTS, S.SIM_THEORY, S.SIM_SUMMARY, S.SIM_PER_CLASS, S.SIM_CURVES,
+                                    S.SIM_ADAMW_VS_L2], ids=lambda s: s.name)
 def test_simulation_files_match_their_schemas(sim_grid_dir, schema):
     """simulations.run.run_grid: the top-level files and, for the part files, every parts/<model>__<opt>/ copy."""
     _check(sim_grid_dir / schema.name, schema)

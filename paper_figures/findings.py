@@ -1,0 +1,352 @@
+"""`python -m paper_figures findings`: every headline statement of the toolkit, computed from result files.
+
+Each finding names the paper's claim it tests, the files it reads, the effect, its uncertainty and a verdict
+by a stated rule that could go either way:
+
+  seeds      paired by seed: d_s = metric(lambda_hi, s) - metric(lambda_lo, s); effect = mean_s d_s with the 95%
+             t-interval mean +- t_{0.975, n-1} sd / sqrt(n) over the n >= 2 seeds. Verdict: "resolved" when the
+             interval lies on the paper's side of 0, "contradicts the paper" when it lies on the other side,
+             "not resolved" when it holds 0. One seed: "1 seed, no interval", and the verdict is "not resolved".
+  exact      deterministic quantities (certified optima, data statistics): the interval is the range over
+             the rows checked; "resolved" when the paper's inequality holds in every row, "contradicts the
+             paper" when it fails in every row, "not resolved" when it is mixed.
+
+findings.json = {"findings": [...], "not_computed": {id: reason}}; findings.md renders it as a table with the
+rules. `readme_block` renders the README's "What the toolkit found" list from a findings.json, so the README
+quotes only numbers this file holds (tests/test_findings.py checks the committed copy, docs/findings.json).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from plumbing.atomic import atomic_write_json, atomic_write_text
+from plumbing.errors import InputError
+
+from .common import read_csv, read_json
+
+VERDICTS = ("resolved", "not resolved", "contradicts the paper")
+SEED_RULE = ("95% t-interval over seeds of the paired difference (same seed); resolved if it lies on the paper's "
+             "side of 0, contradicts if on the other side, not resolved if it holds 0 or there is one seed")
+EXACT_RULE = ("deterministic: resolved if the paper's inequality holds in every row checked, contradicts if it "
+              "fails in every row, not resolved if mixed")
+CONVERGED_RULE = ("one seed of a run converged to the certified L2 optimum (every per-class loss within tol of it, "
+                  "which is unique): the difference of differences is within 4 tol of the optimum's; resolved if "
+                  "that band lies on the paper's side of 0, contradicts if on the other, else not resolved")
+THEORY_VERDICTS = {"holds": "resolved", "fails": "contradicts the paper"}
+THEORY_RULE = ("the theory check's verdict (theory/report.json): holds -> resolved, fails -> contradicts the "
+               "paper, anything else (holds under stated conditions, not checkable as stated) -> not resolved")
+PAPER_TABLE1_RATIO = (0.163 - 0.066) / (0.068 - 0.051)  # the paper's Table 1: balanced vs average change, ~5.7
+
+
+def t_interval(d: np.ndarray, level: float = 0.95) -> tuple[float, float | None, float | None]:
+    """(mean, low, high) of the mean of `d` with its t-interval; low = high = None for fewer than 2 values."""
+    from scipy import stats
+
+    d = np.asarray(d, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return math.nan, None, None
+    m = float(d.mean())
+    if d.size < 2:
+        return m, None, None
+    half = float(stats.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size))
+    return m, m - half, m + half
+
+
+def seed_verdict(low: float | None, high: float | None, sign: int = 1) -> str:
+    """The seed rule: `sign` = +1 when the paper predicts a positive effect, -1 a negative one."""
+    if low is None or high is None:
+        return "not resolved"
+    lo, hi = sorted((sign * low, sign * high))
+    return "resolved" if lo > 0 else "contradicts the paper" if hi < 0 else "not resolved"
+
+
+def exact_verdict(holds: np.ndarray) -> str:
+    holds = np.asarray(holds, dtype=bool)
+    return "resolved" if holds.all() else "contradicts the paper" if not holds.any() else "not resolved"
+
+
+def _finding(id: str, claim: str, measure: str, files: list, effect: float, low, high, n: int, unit: str,
+             rule: str, verdict: str, **extra) -> dict:
+    assert verdict in VERDICTS, verdict
+    out = {"id": id, "claim": claim, "measure": measure, "files": files, "effect": effect, "low": low,
+           "high": high, "n": n, "interval": unit, "rule": rule, "verdict": verdict}
+    out.update(extra)
+    return out
+
+
+def _seed_finding(id, claim, measure, files, d: np.ndarray, sign: int = 1, **extra) -> dict:
+    m, lo, hi = t_interval(d)
+    n = int(np.isfinite(np.asarray(d, float)).sum())
+    unit = "95% t-interval over seeds" if n >= 2 else "1 seed, no interval"
+    return _finding(id, claim, measure, files, m, lo, hi, n, unit, SEED_RULE, seed_verdict(lo, hi, sign), **extra)
+
+
+# --- theory ------------------------------------------------------------------------------------------------
+
+def theory_findings(results: Path) -> list[dict]:
+    sweep_path = results / "theory" / "lambda_sweep.csv"
+    df = read_csv(sweep_path, columns=("model", "instance", "c", "average_loss", "balanced_loss"),
+                  numeric=("c", "average_loss", "balanced_loss"))
+    rows = []
+    for (_, _), g in df.sort_values("c").groupby(["model", "instance"], sort=True):
+        base = g.iloc[0]
+        for _, r in g.iloc[1:].iterrows():
+            rows.append((r["balanced_loss"] - base["balanced_loss"]) / (r["average_loss"] - base["average_loss"]))
+    ratio = np.array(rows)
+    out = [_finding(
+        "theory_balanced_moves_more", "As weight decay grows, the class-balanced loss rises more than the average "
+        "loss (paper's Table 1: ratio of changes ~5.7).",
+        "ratio (change of balanced loss) / (change of average loss) from the smallest c = lambda N to each larger "
+        "c, at the exact (ReLU) or certified (unconstrained) minimiser, both models, both instances",
+        [str(sweep_path.relative_to(results))], float(np.median(ratio)), float(ratio.min()), float(ratio.max()),
+        int(ratio.size), "range over the rows (exact)", EXACT_RULE + "; inequality: ratio > 1",
+        exact_verdict(ratio > 1), paper_ratio=PAPER_TABLE1_RATIO,
+        paper_ratio_inside=bool(ratio.min() <= PAPER_TABLE1_RATIO <= ratio.max()))]
+    report = read_json(results / "theory" / "report.json")
+    for c in report.get("claims", []):
+        out.append({"id": f"theory_{c['id']}", "claim": c.get("claim", ""), "measure": c.get("check", ""),
+                    "files": ["theory/report.json"], "theory_verdict": c["verdict"],
+                    "rule": THEORY_RULE + (f"; the check's own rule: {c['rule']}" if c.get("rule") else ""),
+                    "verdict": THEORY_VERDICTS.get(c["verdict"], "not resolved")})
+    return out
+
+
+# --- simulations -------------------------------------------------------------------------------------------
+
+def _low_high(df: pd.DataFrame) -> tuple[str, str, str]:
+    """The low/high columns of a table: the cumulative-mass split when present (populated at every V), else P99."""
+    if {"low_mass_loss", "high_mass_loss"} <= set(df.columns):
+        return "low_mass_loss", "high_mass_loss", "split by cumulative mass (head holding half the samples)"
+    return "low_freq_loss", "high_freq_loss", "split at the P99 class count"
+
+
+def _paired(df: pd.DataFrame, value: Callable[[pd.DataFrame], pd.Series], lo: float, hi: float) -> np.ndarray:
+    """value(rows at lambda hi) - value(rows at lambda lo), matched by seed."""
+    a = df[df["lambda"] == lo].set_index("seed")
+    b = df[df["lambda"] == hi].set_index("seed")
+    seeds = a.index.intersection(b.index)
+    return (value(b.loc[seeds]) - value(a.loc[seeds])).to_numpy(float)
+
+
+def simulation_findings(results: Path) -> list[dict]:
+    path = results / "simulations" / "summary.csv"
+    df = read_csv(path, columns=("model", "optimizer", "lambda", "seed", "average_loss", "balanced_loss"),
+                  numeric=("lambda", "average_loss", "balanced_loss"))
+    low, high, split = _low_high(df)
+    out = []
+    for (model, opt), g in df.groupby(["model", "optimizer"], sort=True):
+        lams = sorted(x for x in g["lambda"].unique() if x > 0)
+        if len(lams) < 2:
+            continue
+        lo, hi = lams[0], lams[-1]
+        d = _paired(g, lambda t: t[low] - t[high], lo, hi)
+        claim = "Weight decay raises the low-frequency loss more than the high-frequency loss."
+        measure = f"{model} trained with {opt}: change of (low - high) loss from lambda {lo:g} to {hi:g}; {split}"
+        ends = g[g["lambda"].isin([lo, hi])]
+        certified = ("converged" in g.columns and len(d) == 1 and
+                     (ends["convergence_criterion"] == "max_abs_diff_to_theory").all() and
+                     ends["converged"].astype(str).str.lower().isin(["true", "1"]).all())
+        if certified:  # one seed, but both runs within tol of the unique certified optimum: a bounded error
+            bound = 4 * float(ends["convergence_tol"].max())
+            e = float(d[0])
+            out.append(_finding(
+                f"sim_{model}_{opt}_low_rises_more", claim, measure, [str(path.relative_to(results))], e,
+                e - bound, e + bound, 1, "1 seed; bound from convergence to the certified optimum (4 x tol)",
+                CONVERGED_RULE, seed_verdict(e - bound, e + bound), model=model, optimizer=opt))
+        else:
+            out.append(_seed_finding(f"sim_{model}_{opt}_low_rises_more", claim, measure,
+                                     [str(path.relative_to(results))], d, model=model, optimizer=opt))
+    return out
+
+
+# --- LM ----------------------------------------------------------------------------------------------------
+
+LM_METRICS = (("low_freq_loss", "low-frequency loss", 1), ("balanced_loss", "class-balanced loss", 1),
+              ("average_loss", "average loss", 0), ("high_freq_loss", "high-frequency loss", 0))
+
+
+def lm_findings(results: Path, folder: str = "lm") -> list[dict]:
+    path = results / folder / "summary.csv"
+    df = read_csv(path, columns=("lambda", "seed", "split", "average_loss", "balanced_loss", "low_freq_loss",
+                                 "high_freq_loss"), numeric=("lambda", "average_loss", "balanced_loss",
+                                                             "low_freq_loss", "high_freq_loss"))
+    if "decay_mode" in df.columns:
+        df = df[df["decay_mode"] == df["decay_mode"].iloc[0]]
+    lams = sorted(df["lambda"].unique())
+    if len(lams) < 2:
+        raise InputError(f"result file {str(path)!r} holds one lambda; the LM findings compare two")
+    lo, hi = lams[0], lams[-1]
+    rel = str(path.relative_to(results))
+    out = []
+    for split in ("train", "heldout"):
+        s = df[df["split"] == split]
+        where = "training tokens the model was trained on" if split == "train" else "held-out text"
+        for col, name, sign in LM_METRICS:
+            if not sign:
+                continue
+            out.append(_seed_finding(
+                f"{folder}_{split}_{col}_rises", f"Weight decay raises the {name} (paper: on the training set).",
+                f"change of the {name} on {where} from lambda {lo:g} to {hi:g}", [rel],
+                _paired(s, lambda t, c=col: t[c], lo, hi), split=split))
+        out.append(_seed_finding(
+            f"{folder}_{split}_low_rises_more_than_average", "The low-frequency loss rises more than the average "
+            "loss, which barely moves.", f"change of (low-frequency - average) loss on {where} from lambda "
+            f"{lo:g} to {hi:g}", [rel], _paired(s, lambda t: t["low_freq_loss"] - t["average_loss"], lo, hi),
+            split=split))
+    return out
+
+
+def learning_speed_finding(results: Path, folder: str = "lm") -> list[dict]:
+    from scipy.stats import spearmanr
+
+    path = results / folder / "learning_speed.csv"
+    df = read_csv(path, columns=("lambda", "seed", "token_id", "train_count", "learning_speed"),
+                  numeric=("lambda", "train_count", "learning_speed"))
+    keep = df["measurable"].astype(str).str.lower().isin(["true", "1"]) if "measurable" in df.columns else \
+        pd.Series(True, index=df.index)
+    lam0 = df["lambda"].min()
+    df, keep = df[df["lambda"] == lam0], keep[df["lambda"] == lam0]
+    rhos, neg_all, neg_kept = [], [], []
+    for _, g in df.groupby("seed", sort=True):
+        k = keep.loc[g.index]
+        sub = g[k.to_numpy()]
+        rhos.append(spearmanr(sub["train_count"], sub["learning_speed"]).statistic if len(sub) > 2 else np.nan)
+        neg_all.append(float((g["learning_speed"] < 0).mean()))
+        neg_kept.append(float((sub["learning_speed"] < 0).mean()) if len(sub) else np.nan)
+    f = _seed_finding(
+        f"{folder}_rare_tokens_learn_slower", "Rare tokens are learnt more slowly (learning speed rises with count).",
+        f"Spearman correlation of learning speed with training count, per seed at lambda {lam0:g} (tokens "
+        "measurable in the evaluation window)", [str(path.relative_to(results))], np.array(rhos),
+        share_negative_speed=float(np.mean(neg_all)), share_negative_speed_measurable=float(np.nanmean(neg_kept)),
+        tokens_measurable=int(keep.sum()), token_rows=int(len(df)))
+    f["rule"] = SEED_RULE.replace("paired difference (same seed)", "per-seed correlation")
+    return [f]
+
+
+# --- data statistics ---------------------------------------------------------------------------------------
+
+def vocabulary_findings(results: Path) -> list[dict]:
+    out = []
+    lang = results / "languages" / "languages.csv"
+    if lang.is_file():
+        df = read_csv(lang, columns=("language", "share_below_p95_mass"), numeric=("share_below_p95_mass",))
+        s = df["share_below_p95_mass"].to_numpy(float)
+        out.append(_finding(
+            "languages_rare_words_are_most_of_the_vocabulary", "Rare tokens are most of any vocabulary.",
+            "share of each wordfreq word list outside the most frequent words holding 95% of the mass",
+            [str(lang.relative_to(results))], float(np.median(s)), float(s.min()), float(s.max()), int(s.size),
+            "range over languages (exact)", EXACT_RULE + "; inequality: share > 0.5",
+            exact_verdict(s > 0.5), languages_above_half=int((s > 0.5).sum())))
+    share = results / "lm_stats" / "vocab_share.csv"
+    if share.is_file():
+        df = read_csv(share, columns=("vocab_size", "share_below_p95_mass"), numeric=("vocab_size",
+                                                                                      "share_below_p95_mass"))
+        s = df["share_below_p95_mass"].to_numpy(float)
+        out.append(_finding(
+            "bpe_rare_tokens_are_most_of_the_vocabulary", "Rare tokens are most of any vocabulary.",
+            "share of a byte-level BPE vocabulary (sizes " + ", ".join(f"{int(v)}" for v in df["vocab_size"]) +
+            ") outside the tokens holding 95% of the corpus", [str(share.relative_to(results))],
+            float(np.median(s)), float(s.min()), float(s.max()), int(s.size), "range over vocabulary sizes (exact)",
+            EXACT_RULE + "; inequality: share > 0.5", exact_verdict(s > 0.5)))
+    return out
+
+
+SOURCES = {"theory": theory_findings, "simulations": simulation_findings, "lm": lm_findings,
+           "learning_speed": learning_speed_finding, "vocabulary": vocabulary_findings}
+
+
+def compute(results: Path) -> dict:
+    """Every finding the result files allow; a source whose files are missing is listed in not_computed."""
+    results = Path(results)
+    if not results.is_dir():
+        raise InputError(f"--results must be a folder of result files, got {str(results)!r}")
+    found, missing = [], {}
+    for name, fn in SOURCES.items():
+        try:
+            found += fn(results)
+        except InputError as exc:
+            missing[name] = " ".join(str(exc).split())
+    return {"findings": found, "not_computed": missing}
+
+
+def _num(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{x:+.{digits}f}" if abs(x) >= 10 ** -digits or x == 0 else f"{x:+.2e}"
+
+
+def effect_text(f: dict) -> str:
+    """'+0.110 [+0.020, +0.200] (95% t-interval over seeds, n = 3)' or the single value with its note."""
+    if "effect" not in f:
+        return f"theory check: {f['theory_verdict']}"
+    rng = "" if f["low"] is None else f" [{_num(f['low'])}, {_num(f['high'])}]"
+    return f"{_num(f['effect'])}{rng} ({f['interval']}, n = {f['n']})"
+
+
+def markdown(data: dict) -> str:
+    lines = ["# Findings", "", "Every number below is computed from the result files named in its row by "
+             "`python -m paper_figures findings`.", "", "| id | claim tested | measure | effect | verdict |",
+             "|---|---|---|---|---|"]
+    cell = lambda s: " ".join(str(s).split()).replace("|", "\\|")  # noqa: E731
+    for f in data["findings"]:
+        verdict = f["verdict"]
+        lines.append(f"| {cell(f['id'])} | {cell(f['claim'])} | {cell(f.get('measure', ''))} | "
+                     f"{cell(effect_text(f))} | **{cell(verdict)}** |")
+    lines += ["", "## Rules", "", f"- seeds: {SEED_RULE}.", f"- exact: {EXACT_RULE}.", f"- theory: {THEORY_RULE}.",
+              f"- converged, one seed: {CONVERGED_RULE}.", ""]
+    if data["not_computed"]:
+        lines += ["## Not computed", ""] + [f"- {k}: {v}" for k, v in data["not_computed"].items()] + [""]
+    return "\n".join(lines)
+
+
+README_IDS = ("theory_balanced_moves_more", "lm_train_low_freq_loss_rises", "lm_train_balanced_loss_rises",
+              "lm_train_low_rises_more_than_average", "lm_heldout_low_freq_loss_rises", "lm_rare_tokens_learn_slower",
+              "languages_rare_words_are_most_of_the_vocabulary", "bpe_rare_tokens_are_most_of_the_vocabulary")
+
+
+def readme_block(data: dict) -> str:
+    """The README's findings list: one line per headline finding, numbers straight from findings.json."""
+    by_id = {f["id"]: f for f in data["findings"]}
+    lines = []
+    for id in README_IDS:
+        f = by_id.get(id)
+        if f is None:
+            lines.append(f"- `{id}`: not computed ({data['not_computed'] and 'see findings.md' or 'no file'}).")
+            continue
+        lines.append(f"- **{f['verdict']}** — {f['claim']} Measured: {f['measure']}: {effect_text(f)}.")
+    sims = [f for f in data["findings"] if f["id"].startswith("sim_")]
+    if sims:
+        counts = {v: sum(f["verdict"] == v for f in sims) for v in VERDICTS}
+        lines.append("- Simulations, low- vs high-frequency loss under weight decay, per model and optimizer: "
+                     + ", ".join(f"{n} {v}" for v, n in counts.items()) + " (see findings.md).")
+    return "\n".join(lines)
+
+
+def _jsonable(obj):
+    """numpy scalars -> Python numbers, NaN -> None (findings.json is strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def write(results: Path, out: Path) -> list[Path]:
+    """out/findings.json and out/findings.md (both written only after every finding is computed)."""
+    data = _jsonable(compute(results))
+    text = markdown(data)
+    out = Path(out)
+    return [atomic_write_json(out / "findings.json", data), atomic_write_text(out / "findings.md", text)]

@@ -1,0 +1,136 @@
+"""paper_figures.findings: every headline number computed from result files, with an interval and a verdict
+whose rule can go either way; the README's findings list is generated from the committed docs/findings.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+from paper_figures import findings
+from paper_figures.docs import FINDINGS_END, FINDINGS_START, readme_section
+from plumbing.atomic import atomic_write_csv
+from plumbing.errors import InputError
+from plumbing.schemas import LM_SUMMARY, frame
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@given(st.lists(st.floats(-100, 100), min_size=2, max_size=12))
+def test_t_interval_is_the_textbook_interval_of_the_mean(values):
+    d = np.array(values)
+    m, lo, hi = findings.t_interval(d)
+    assert m == pytest.approx(d.mean())
+    sem = d.std(ddof=1) / math.sqrt(d.size)
+    if sem > 0:
+        ref = stats.t.interval(0.95, d.size - 1, loc=d.mean(), scale=sem)
+        assert (lo, hi) == pytest.approx(ref, abs=1e-9)
+    else:
+        assert lo == pytest.approx(m) and hi == pytest.approx(m)
+
+
+def test_one_value_has_no_interval_and_is_not_resolved():
+    assert findings.t_interval(np.array([0.3]))[1:] == (None, None)
+    assert findings.seed_verdict(None, None) == "not resolved"
+
+
+@pytest.mark.parametrize("low, high, sign, verdict", [
+    (0.1, 0.3, 1, "resolved"), (-0.3, -0.1, 1, "contradicts the paper"), (-0.1, 0.2, 1, "not resolved"),
+    (-0.3, -0.1, -1, "resolved"), (0.1, 0.3, -1, "contradicts the paper")])
+def test_seed_verdict_follows_the_side_of_zero_the_interval_lies_on(low, high, sign, verdict):
+    assert findings.seed_verdict(low, high, sign) == verdict
+
+
+def test_exact_verdict_needs_every_row():
+    assert findings.exact_verdict([True, True]) == "resolved"
+    assert findings.exact_verdict([False, False]) == "contradicts the paper"
+    assert findings.exact_verdict([True, False]) == "not resolved"
+
+
+def _lm_summary(folder: Path, low_change: list[float]):
+    """A sweep summary written through its schema: lambda 0 and 2, one seed per entry of low_change."""
+    rows = []
+    for seed, change in enumerate(low_change):
+        for lam in (0.0, 2.0):
+            for split in ("train", "heldout"):
+                row = {c: 0.0 for c in LM_SUMMARY.columns}
+                row.update({"lambda": lam, "seed": seed, "split": split, "decay_mode": "no-norm-bias",
+                            "corpus": "toy", "run": f"r{seed}", "step": 10, "average_loss": 5.0,
+                            "balanced_loss": 8.0 + (change if lam else 0.0), "high_freq_loss": 3.0,
+                            "low_freq_loss": 7.0 + (change if lam else 0.0)})
+                rows.append(row)
+    atomic_write_csv(frame(LM_SUMMARY, rows), folder / "lm" / "summary.csv")
+
+
+@pytest.mark.parametrize("changes, verdict", [
+    ([0.10, 0.12, 0.11], "resolved"), ([-0.10, -0.12, -0.11], "contradicts the paper"),
+    ([0.3, -0.2, 0.05], "not resolved"), ([0.5], "not resolved")])
+def test_the_lm_verdict_flips_with_the_measured_change(tmp_path, changes, verdict):
+    _lm_summary(tmp_path, changes)
+    got = {f["id"]: f for f in findings.lm_findings(tmp_path)}
+    f = got["lm_train_low_freq_loss_rises"]
+    assert f["verdict"] == verdict and f["n"] == len(changes)
+    assert f["effect"] == pytest.approx(np.mean(changes))
+    assert (f["low"] is None) == (len(changes) == 1)
+
+
+def test_missing_parts_are_listed_not_invented(tmp_path):
+    _lm_summary(tmp_path, [0.1, 0.2, 0.15])
+    data = findings.compute(tmp_path)
+    assert {"theory", "simulations", "learning_speed"} <= set(data["not_computed"])
+    assert all(f["verdict"] in findings.VERDICTS for f in data["findings"])
+    assert all((tmp_path / p).is_file() for f in data["findings"] for p in f["files"])
+
+
+def test_cli_writes_both_files_or_nothing(tmp_path):
+    _lm_summary(tmp_path, [0.1, 0.2, 0.15])
+    run = [sys.executable, "-m", "paper_figures", "findings", "--results"]
+    ok = subprocess.run(run + [str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    data = json.loads((tmp_path / "findings.json").read_text())
+    assert any(f["id"] == "lm_train_low_freq_loss_rises" for f in data["findings"])
+    assert "| lm_train_low_freq_loss_rises |" in (tmp_path / "findings.md").read_text()
+    bad = subprocess.run(run + [str(tmp_path / "none")], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "none" in bad.stderr
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_readme_without_markers_is_refused():
+    with pytest.raises(InputError, match="markers"):
+        readme_section("# no findings here")
+
+
+def test_the_readme_findings_are_the_committed_findings():
+    """The README quotes only numbers of docs/findings.json (written by `make docs` from `make reproduce`)."""
+    text = (ROOT / "README.md").read_text()
+    assert FINDINGS_START in text and FINDINGS_END in text
+    data = json.loads((ROOT / "docs" / "findings.json").read_text())
+    assert readme_section(text) == findings.readme_block(data)
+    assert data["findings"] and all(f["verdict"] in findings.VERDICTS for f in data["findings"])
+
+
+@pytest.mark.parametrize("converged, change, verdict", [
+    (True, 0.5, "resolved"), (True, -0.5, "contradicts the paper"), (True, 0.002, "not resolved"),
+    (False, 0.5, "not resolved")])
+def test_one_seed_of_the_simulations_counts_only_where_the_runs_reached_the_certified_optimum(
+        tmp_path, converged, change, verdict):
+    from plumbing.schemas import SIM_SUMMARY
+
+    rows = []
+    for lam, extra in ((1e-4, 0.0), (2e-3, change)):
+        row = {c: 0.0 for c in SIM_SUMMARY.columns}
+        row.update({"model": "ufm-unconstrained", "optimizer": "adam", "lambda": lam, "seed": 0,
+                    "low_mass_loss": 1.0 + extra, "high_mass_loss": 0.5, "converged": converged,
+                    "convergence_criterion": "max_abs_diff_to_theory", "convergence_tol": 1e-3})
+        rows.append(row)
+    atomic_write_csv(frame(SIM_SUMMARY, rows), tmp_path / "simulations" / "summary.csv")
+    (f,) = findings.simulation_findings(tmp_path)
+    assert f["verdict"] == verdict and f["effect"] == pytest.approx(change)
