@@ -55,6 +55,8 @@ def readme_section(text: str) -> str:
 def update_readme(readme: Path, data: dict) -> Path:
     """Replace the findings list of `readme` by findings.readme_block(data); the rest is left as it is."""
     text = readme.read_text()
-    old = readme_section(text)
-    return atomic_write_text(readme, text.replace(FINDINGS_START + "\n" + old, FINDINGS_START + "\n" +
-                                                  findings.readme_block(data), 1))
+    readme_section(text)  # refuses a README without both markers
+    before, rest = text.split(FINDINGS_START, 1)
+    after = rest.split(FINDINGS_END, 1)[1]
+    block = findings.readme_block(data)
+    return atomic_write_text(readme, f"{before}{FINDINGS_START}\n{block}\n{FINDINGS_END}{after}")

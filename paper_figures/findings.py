@@ -225,7 +225,8 @@ def learning_speed_finding(results: Path, folder: str = "lm") -> list[dict]:
         f"Spearman correlation of learning speed with training count, per seed at lambda {lam0:g} (tokens "
         "measurable in the evaluation window)", [str(path.relative_to(results))], np.array(rhos),
         share_negative_speed=float(np.mean(neg_all)), share_negative_speed_measurable=float(np.nanmean(neg_kept)),
-        tokens_measurable=int(keep.sum()), token_rows=int(len(df)))
+        measurable_tokens_per_seed=float(keep.sum() / max(1, len(rhos))),
+        tokens_per_seed=float(len(df) / max(1, len(rhos))))
     f["rule"] = SEED_RULE.replace("paired difference (same seed)", "per-seed correlation")
     return [f]
 
@@ -320,7 +321,13 @@ def readme_block(data: dict) -> str:
         if f is None:
             lines.append(f"- `{id}`: not computed ({data['not_computed'] and 'see findings.md' or 'no file'}).")
             continue
-        lines.append(f"- **{f['verdict']}** — {f['claim']} Measured: {f['measure']}: {effect_text(f)}.")
+        line = f"- **{f['verdict']}** — {f['claim']} Measured: {f['measure']}: {effect_text(f)}."
+        if "share_negative_speed" in f:  # what the tiny model has not learnt
+            line += (f" {100 * f['share_negative_speed']:.1f}% of the {f['tokens_per_seed']:.0f} token ids seen "
+                     f"end with a loss above their start (negative learning speed; "
+                     f"{100 * f['share_negative_speed_measurable']:.1f}% of the {f['measurable_tokens_per_seed']:.0f} "
+                     "measurable ones): the model is still shifting probability towards frequent tokens.")
+        lines.append(line)
     sims = [f for f in data["findings"] if f["id"].startswith("sim_")]
     if sims:
         counts = {v: sum(f["verdict"] == v for f in sims) for v in VERDICTS}
