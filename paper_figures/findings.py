@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from plumbing.atomic import atomic_write_json, atomic_write_text
+from plumbing.atomic import atomic_write_json, atomic_write_text, jsonable
 from plumbing.errors import InputError
 
 from .common import read_csv, read_json
@@ -336,24 +336,9 @@ def readme_block(data: dict) -> str:
     return "\n".join(lines)
 
 
-def _jsonable(obj):
-    """numpy scalars -> Python numbers, NaN -> None (findings.json is strict JSON)."""
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
 def write(results: Path, out: Path) -> list[Path]:
     """out/findings.json and out/findings.md (both written only after every finding is computed)."""
-    data = _jsonable(compute(results))
+    data = jsonable(compute(results))
     text = markdown(data)
     out = Path(out)
     return [atomic_write_json(out / "findings.json", data), atomic_write_text(out / "findings.md", text)]

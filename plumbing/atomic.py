@@ -69,3 +69,24 @@ def atomic_write_csv(frame, path: str | os.PathLike) -> Path:
 
     text = frame.to_csv(index=False).encode("utf-8")
     return atomic_write_bytes(path, gzip.compress(text, mtime=0) if str(path).endswith(".gz") else text)
+
+
+def jsonable(obj, nonfinite=None):
+    """`obj` with numpy scalars turned into Python numbers and non-finite floats into `nonfinite` (None -> JSON
+    null, or e.g. str to keep 'nan' / 'inf' as text), so that atomic_write_json's strict JSON accepts it."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: jsonable(v, nonfinite) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v, nonfinite) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else (nonfinite(v) if callable(nonfinite) else nonfinite)
+    return obj

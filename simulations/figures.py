@@ -135,15 +135,20 @@ def average_vs_balanced(sm: pd.DataFrame, out: Path) -> list[Path]:
                 continue
             ax.plot(s["l2_strength"], s["average_loss"], "o-", color=f"C{i}", ms=3, label=f"{opt} average")
             ax.plot(s["l2_strength"], s["balanced_loss"], "s--", color=f"C{i}", ms=3, label=f"{opt} balanced")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(model + _no_match_note(sm, model), fontsize=9)
-        ax.set_xlabel(STRENGTH_LABEL)
-        ax.set_ylabel("final training loss")
-        ax.legend(fontsize=6)
+        _strength_axes(ax, model + _no_match_note(sm, model))
     fig.suptitle("Average loss hides what the class-balanced loss shows", fontsize=11)
     fig.tight_layout()
     return save_figure(fig, out, "average_vs_balanced")
+
+
+def _strength_axes(ax, title: str) -> None:
+    """Log-log axes of final training loss against the common strength axis, with a small legend."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(STRENGTH_LABEL)
+    ax.set_ylabel("final training loss")
+    ax.legend(fontsize=6)
 
 
 def low_high(sm: pd.DataFrame, out: Path) -> list[Path]:
@@ -167,12 +172,7 @@ def low_high(sm: pd.DataFrame, out: Path) -> list[Path]:
                         label=f"{opt} low (n={n_low})")
                 ax.plot(s["l2_strength"], s[f"high_{key}_loss"], "s--", color=f"C{i}", ms=3,
                         label=f"{opt} high (n={n_high})")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(f"{model}: {label}" + _no_match_note(sm, model), fontsize=9)
-            ax.set_xlabel(STRENGTH_LABEL)
-            ax.set_ylabel("final training loss")
-            ax.legend(fontsize=6)
+            _strength_axes(ax, f"{model}: {label}" + _no_match_note(sm, model))
     fig.suptitle("Low- vs high-frequency loss against weight-decay strength", fontsize=11)
     fig.tight_layout()
     return save_figure(fig, out, "low_high_vs_strength")

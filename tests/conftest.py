@@ -93,3 +93,15 @@ def lm_sweep_dir(tmp_path_factory, sweep_config):
 
     out = tmp_path_factory.mktemp("lm_sweep") / "lm"
     return out, run_sweep(sweep_config(), out, progress=False)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors and models: on a shared 2-core machine a second torch intra-op thread makes each step many
+    times slower; a module opts in with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

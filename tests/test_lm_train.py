@@ -38,13 +38,7 @@ BASE = dict(preset="tiny", vocab_size=V, seq_len=16, batch_size=4, steps=30, war
             eval_every=10, checkpoint_every=10, eval_tokens=256)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The models here are tiny: on a shared 2-core machine one intra-op thread is many times faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one intra-op thread is faster
 
 
 def zipf_prepared(n_train: int = 6000, n_heldout: int = 1000, seed: int = 0):

@@ -90,3 +90,13 @@ def test_a_closed_pipe_ends_a_command_quietly(tmp_path):
                           cwd=str(tmp_path), env={"PYTHONPATH": str(__import__('pathlib').Path(__file__).parents[1])})
     assert proc.stdout == "0\n1\n"
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_jsonable_makes_strict_json_of_numpy_values():
+    import json
+
+    from plumbing.atomic import jsonable
+
+    data = {"a": np.float64(1.5), "b": [np.int64(2), np.bool_(True)], "c": float("nan"), "d": (np.inf,)}
+    assert json.dumps(jsonable(data), allow_nan=False) == '{"a": 1.5, "b": [2, true], "c": null, "d": [null]}'
+    assert jsonable(data, str)["c"] == "nan" and jsonable(data, str)["d"] == ["inf"]

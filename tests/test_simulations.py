@@ -27,13 +27,7 @@ from theory.unconstrained import solve_unconstrained
 COUNTS = np.array([8.0, 4.0, 2.0, 1.0, 1.0])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These tensors are tiny: on a shared 2-core machine a second torch thread makes each step ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one intra-op thread is faster
 
 LAMS = [0.01, 0.03]
 
