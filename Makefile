@@ -39,6 +39,7 @@ reproduce: venv
 	$(PY) -m simulations languages --out $(OUT)/languages
 	$(PY) -m lm_experiments stats --sizes 1000,2000,4000,8000,16000,32000 --out $(OUT)/lm_stats
 	$(PY) -m lm_experiments sweep --config $(LM_CONFIG) --out $(OUT)/$(LM_OUT)
+	$(PY) -m theory corpus --counts-file $(OUT)/$(LM_OUT)/token_stats.csv --out $(OUT)/theory_corpus
 	$(PY) -m paper_figures findings --results $(OUT)
 	$(PY) -m paper_figures report --results $(OUT) --out $(OUT)/report
 

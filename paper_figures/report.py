@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple
 from plumbing.atomic import atomic_write_text
 from plumbing.errors import InputError
 
-from . import fig1, fig2, fig3, fig4, fig5, sim_figs, table1, theory_figs
+from . import fig1, fig2, fig3, fig4, fig5, sim_figs, table1, theory_corpus, theory_figs
 from .common import PAPER, lm_dirs, lm_label, lm_runs, read_json
 
 
@@ -37,6 +37,8 @@ FIGURES = {
     "fig5": Figure(fig5.make, fig5.inputs, fig5.CAPTION, fig5.DIFFERS, True),
     "table1": Figure(table1.make, table1.inputs, table1.CAPTION, table1.DIFFERS, True),
     "theory": Figure(theory_figs.make, theory_figs.inputs, theory_figs.CAPTION, theory_figs.DIFFERS, False),
+    "theory_corpus": Figure(theory_corpus.make, theory_corpus.inputs, theory_corpus.CAPTION, theory_corpus.DIFFERS,
+                            True),
     "simulations": Figure(sim_figs.make_simulations, sim_figs.inputs, sim_figs.CAPTION, sim_figs.DIFFERS, False),
     "languages": Figure(sim_figs.languages, sim_figs.lang_inputs, sim_figs.LANG_CAPTION, sim_figs.LANG_DIFFERS, False),
 }

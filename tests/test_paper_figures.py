@@ -27,6 +27,7 @@ from plumbing.config import claim_result_folder
 from plumbing.errors import InputError
 from plumbing.schemas import LM_RUN_METRICS, LM_RUN_PER_TOKEN, LM_TEXT_SAMPLE, LM_TOKEN_STATS, frame
 from simulations.languages import write_languages
+from theory.corpus import write_corpus
 
 # Every result file of the fixture folder is made by the writer that makes it in a real run (or, for the
 # synthetic LM run files and the text sample, through their schemas), so a writer that renames a column
@@ -95,6 +96,7 @@ def _make_results(r: Path, sim_grid_dir: Path, theory_verify_dir: Path) -> Path:
     shutil.copytree(sim_grid_dir, r / "simulations")
     write_languages(r / "languages", ["lv", "ms"], progress=False)
     _lm_folder(r / "lm", rng)
+    write_corpus(str(r / "lm" / "token_stats.csv"), str(r / "theory_corpus"))  # `python -m theory corpus`
     return r
 
 
@@ -227,7 +229,7 @@ def test_report_lists_what_it_could_not_make(results, tmp_path, monkeypatch):
     def skipped(results, out):
         raise InputError("skipped in this test")
 
-    for name in ("fig1", "fig2", "fig3", "fig4", "fig5", "table1"):  # keep it quick
+    for name in ("fig1", "fig2", "fig3", "fig4", "fig5", "table1", "theory_corpus"):  # keep it quick
         monkeypatch.setitem(FIGURES, name, FIGURES[name]._replace(make=skipped))
     done = build_report(results, tmp_path / "r")
     assert set(done["made"]) == {"theory"}

@@ -7,7 +7,11 @@ named `<claim id>__<table>.csv`; the shared sweep writes per_class_loss.csv and 
 
 Weight decays are set as lambda = c / N (Problem.from_scale): the objective times N is
 sum CE + (lambda N / 2)(||W||^2 + ||H||^2), so c = lambda N is the per-sample decay strength and grids in c
-mean the same across instances. Every minimum comes from `theory.solve.solve`.
+mean the same across instances. Every minimum comes from `theory.solve.solve`, stopped by tolerance and
+iteration criteria only (SOLVE; no wall-clock limit), so the verdicts do not depend on the machine.
+
+Every verdict is computed from the claim's evidence by a small pure function verdict_<claim id>(rows) ->
+(verdict, rule text); the rule text, thresholds included, is the Claim's `rule` (in report.md and report.json).
 """
 
 from __future__ import annotations
@@ -24,14 +28,17 @@ from .nonconvex import spurious_minima
 from .problem import MODELS, Problem
 from .proposition import implied_M, proposition_loss, shift_response
 from .solve import solve
-from .unconstrained import balanced_collapse_mu, certify_full
+from .balanced import balanced_collapse_mu
+from .unconstrained import certify_full
 
 VERDICTS = ("holds", "fails", "holds under stated conditions", "not checkable as stated")
 SCALES = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)  # c = lambda N
 INSTANCES = {"zipf1-V30": zipf_counts(30, 1.0), "zipf1.2-V100": zipf_counts(100, 1.2)}
 UNC, RELU = MODELS
 ORDER = (RELU, UNC)  # row order of every table (relu first, as the report always had)
-SOLVE = {"tol": 1e-10, "time_limit": 4.0}
+# iteration and tolerance criteria only (no wall-clock limit), so every verdict is the same on any machine
+SOLVE = {"tol": 1e-10, "max_iter": 200_000}
+SOLVE_TIGHT = {"tol": 1e-11, "max_iter": 200_000}
 
 
 @dataclass
@@ -44,9 +51,11 @@ class Claim:
     evidence: dict = field(default_factory=dict)
     figures: list = field(default_factory=list)
     tables: dict = field(default_factory=dict)  # file name -> list of row dicts (not in report.json)
+    rule: str = ""  # how the verdict follows from the evidence, thresholds included (verdict_<claim id>)
 
     def __post_init__(self):
         assert self.verdict in VERDICTS, self.verdict
+        assert self.rule, f"claim {self.id} states no verdict rule"
 
 
 def _counts_str(counts) -> str:
@@ -110,6 +119,57 @@ def lbfgs_curves(model: str, d_factor: int, restarts: int) -> list:
     return rows
 
 
+
+# ---------------------------------------------------------------- verdict rules
+# Each rule is a small pure function of the evidence rows the claim saves: (verdict, rule text). The rule
+# text, thresholds included, goes into report.md/json; tests/test_verify.py shows an input that flips each.
+
+ROUNDTRIP_TOL = 1e-9
+
+
+def verdict_proposition_as_stated(roundtrip_rows, implied_rows) -> tuple[str, str]:
+    """roundtrip_rows: 'M solved' (bool), 'max |loss -> M -> loss - loss|'; implied_rows: 'implied_M'."""
+    rule = (f"'not checkable as stated' iff the implied-M solve gives a finite M for every random loss "
+            f"vector AND the round trip loss -> M -> loss reproduces it to {ROUNDTRIP_TOL:g} (then some M fits "
+            "ANY losses and the statement constrains nothing); otherwise the formula restricts the losses and "
+            "the verdict is 'holds' iff every minimiser of the sweep has a finite implied M, else 'fails'")
+    solvable = all(bool(r["M solved"]) and r["max |loss -> M -> loss - loss|"] <= ROUNDTRIP_TOL
+                   for r in roundtrip_rows)
+    if solvable:
+        return "not checkable as stated", rule
+    ok = all(math.isfinite(r["implied_M"]) for r in implied_rows)
+    return ("holds" if ok else "fails"), rule
+
+
+def verdict_relu_closed_form(sym_rows, instance_rows) -> tuple[str, str]:
+    rule = ("'holds' iff max |numpy - sympy| loss < 1e-10 over the sweep AND no L-BFGS-B restart ends below the "
+            "closed form by more than 1e-8 AND at d = 3V the best restart is within 1e-5 of it; else 'fails'")
+    max_sym = max((r["max |numpy - sympy| loss"] for r in sym_rows), default=0.0)
+    worst_below = min(r["lowest restart - closed"] for r in instance_rows)
+    worst_gap = max(abs(r["d=3V: best - closed"]) for r in instance_rows)
+    ok = max_sym < 1e-10 and worst_below > -1e-8 and worst_gap < 1e-5
+    return ("holds" if ok else "fails"), rule
+
+
+def verdict_unconstrained_optimum(gap_rows, full_rows, cross_rows) -> tuple[str, str]:
+    rule = ("'holds' iff every certified duality gap < 1e-8 AND the full V x V gap equals the reduced one to "
+            "1e-9 AND the recovered (W, H) reach the objective to 1e-8 AND no other solver (L-BFGS, cvxpy) ends "
+            "below the certified lower bound by more than 1e-9; else 'fails'")
+    max_gap = max(r["certified gap"] for r in gap_rows)
+    full_ok = all(abs(r["reduced gap"] - r["full V x V gap"]) < 1e-9 and
+                  abs(r["objective of recovered (W,H)"] - r["objective"]) < 1e-8 for r in full_rows)
+    lb_ok = all(r["L-BFGS best - certified"] > -r["gap"] - 1e-9 for r in cross_rows) and all(
+        r.get("F(cvxpy Z) - certified", 0.0) > -r["gap"] - 1e-9 for r in cross_rows)
+    return ("holds" if max_gap < 1e-8 and full_ok and lb_ok else "fails"), rule
+
+
+def verdict_balanced_closed_form(rows) -> tuple[str, str]:
+    rule = ("'holds' iff on every check |certified objective - closed form| <= certified gap + 1e-9; else "
+            "'fails'")
+    ok = all(abs(r["certified objective - closed form"]) <= r["gap"] + 1e-9 for r in rows)
+    return ("holds" if ok else "fails"), rule
+
+
 # ---------------------------------------------------------------- claims
 
 
@@ -119,8 +179,11 @@ def claim_proposition(per_class) -> Claim:
     roundtrip, errors = 0.0, []
     for V in (2, 5, 50, 1000):
         loss = rng.exponential(1.0, V)
-        err = float(np.max(np.abs(proposition_loss(implied_M(loss)) - loss)))
-        errors.append({"V": V, "draw": "exponential(1), numpy default_rng(0)", "max |loss -> M -> loss - loss|": err})
+        M_rt = implied_M(loss)
+        solved = bool(np.all(np.isfinite(M_rt)))
+        err = float(np.max(np.abs(proposition_loss(M_rt) - loss))) if solved else float("inf")
+        errors.append({"V": V, "draw": "exponential(1), numpy default_rng(0)", "M solved": solved,
+                       "max |loss -> M -> loss - loss|": err})
         roundtrip = max(roundtrip, err)
     M = rng.normal(size=10)
     shifts = [{"shift a": a, "change of every l_k": float(shift_response(M, a)[0]),
@@ -138,6 +201,7 @@ def claim_proposition(per_class) -> Claim:
             for k in (0, 1, 4, 14, 29):
                 table.append({"model": model, "c = lambda N": c, "class": k, "n_k": counts[k],
                               "loss_k": float(loss[k]), "implied M_k": float(M_imp[k])})
+    verdict, rule = verdict_proposition_as_stated(errors, implied)
     return Claim(
         "proposition_as_stated",
         "Proposition (Sec. 5): if d >= V, any global minimiser obeys "
@@ -145,7 +209,7 @@ def claim_proposition(per_class) -> Claim:
         "sympy solves the formula for M given an arbitrary loss vector (symbolic.proposition_inverse); "
         "numeric round trip loss -> M -> loss on random vectors (V = 2..1000); shift test M -> M + a; "
         "the implied M at the true minimisers of both models.",
-        "not checkable as stated",
+        verdict,
         "M is defined nowhere in the public paper. With L = log sum_j exp(M_j/V^2) the formula gives "
         f"M_k = L - l_k and then L = {inv['L_solutions'][0]} with S = sum_j exp(-l_j/V^2): one solution, "
         "for every loss vector (coefficient 1 - 1/V^2 != 0). So SOME M reproduces the losses of ANY point, "
@@ -158,6 +222,7 @@ def claim_proposition(per_class) -> Claim:
         ["implied_M.png"],
         {"proposition_as_stated__roundtrip.csv": errors, "proposition_as_stated__shift.csv": shifts,
          "proposition_as_stated__implied_M.csv": implied},
+        rule,
     )
 
 
@@ -200,7 +265,7 @@ def claim_relu(per_class) -> Claim:
                                                     min(wide.info["restart_objectives"])) - exact.objective})
     worst_below = min(r["lowest restart - closed"] for r in rows)
     worst_gap = max(abs(r["d=3V: best - closed"]) for r in rows)
-    ok = max_sym < 1e-10 and worst_below > -1e-8 and worst_gap < 1e-5
+    verdict, rule = verdict_relu_closed_form(sym_rows, rows)
     spurious_v = sum(r["d=V: spurious (of 6)"] for r in rows)
     spurious_3v = sum(r["d=3V: spurious (of 6)"] for r in rows)
     return Claim(
@@ -212,7 +277,7 @@ def claim_relu(per_class) -> Claim:
         "implementation vs sympy lambdify over both instances and the lambda grid; L-BFGS-B on (W, H >= 0) "
         "from 6 random starts at d = V and at d = 3V on 6 random instances (each with a class of count 1); "
         "objective of the explicit minimiser (W, H).",
-        "holds" if ok else "fails",
+        verdict,
         f"numpy vs sympy: max difference {max_sym:.1e}. No L-BFGS-B restart goes below the closed form "
         f"(worst {worst_below:.1e}) and at d = 3V the best restart reaches it (max |difference| "
         f"{worst_gap:.1e}). The structure (orthogonal non-negative class features, Dang et al. 2024) is "
@@ -227,6 +292,7 @@ def claim_relu(per_class) -> Claim:
         {"relu_closed_form__sympy_check.csv": sym_rows, "relu_closed_form__random_instances.csv": rows,
          "relu_closed_form__restarts.csv": restarts,
          "relu_closed_form__lbfgs_per_class.csv": lbfgs_curves(RELU, 3, 3)},
+        rule,
     )
 
 
@@ -252,7 +318,7 @@ def claim_unconstrained(summary, with_cvxpy: bool) -> Claim:
         counts = np.sort(rng.integers(1, 60, V).astype(float))[::-1]
         c = float(rng.choice([0.1, 0.4, 0.8]))
         p = Problem.from_scale(counts, c)
-        s = solve(p, UNC, tol=1e-11, time_limit=4.0)
+        s = solve(p, UNC, **SOLVE_TIGHT)
         nc = solve(p, UNC, method="lbfgs", restarts=6, seed=i)
         restarts += restart_rows(nc, s.objective, instance=i, counts=_counts_str(counts), c=c, d=p.d)
         row = {"counts": _counts_str(counts), "certified": s.objective, "gap": s.gap,
@@ -266,12 +332,8 @@ def claim_unconstrained(summary, with_cvxpy: bool) -> Claim:
         cross.append(row)
         cross_table.append({"c = lambda N": c, **row})
     max_gap = max(r["certified gap"] for r in rows)
-    full_ok = all(abs(r["reduced gap"] - r["full V x V gap"]) < 1e-9 and
-                  abs(r["objective of recovered (W,H)"] - r["objective"]) < 1e-8 for r in full)
-    lb_ok = all(r["L-BFGS best - certified"] > -r["gap"] - 1e-9 for r in cross) and all(
-        r.get("F(cvxpy Z) - certified", 0.0) > -r["gap"] - 1e-9 for r in cross)
     reach = max(abs(r["L-BFGS best - certified"]) for r in cross)
-    ok = max_gap < 1e-8 and full_ok and lb_ok
+    verdict, rule = verdict_unconstrained_optimum(rows, full, cross)
     return Claim(
         "unconstrained_optimum",
         "Unconstrained UFM (H free, d >= V): the certified global minimum via min_Z sum_k (n_k/N) CE(z_k, k) "
@@ -279,7 +341,7 @@ def claim_unconstrained(summary, with_cvxpy: bool) -> Claim:
         "accelerated proximal gradient on the symmetry-reduced convex problem, stopped on a Fenchel duality "
         "gap; the gap recomputed from the full V x V matrices; W, H recovered by SVD and their objective "
         "recomputed; L-BFGS on (W, H) from random starts" + ("; cvxpy (SCS) on the unreduced problem" if with_cvxpy else "") + ".",
-        "holds" if ok else "fails",
+        verdict,
         f"Largest certified gap over both instances and the lambda grid: {max_gap:.1e}. Full-matrix "
         f"certificates agree with the reduced ones; no other solver finds a point below the certified lower "
         f"bound; L-BFGS on (W, H) reaches the optimum to {reach:.1e}, with "
@@ -289,6 +351,7 @@ def claim_unconstrained(summary, with_cvxpy: bool) -> Claim:
         {"unconstrained_optimum__full_check.csv": full, "unconstrained_optimum__other_solvers.csv": cross_table,
          "unconstrained_optimum__restarts.csv": restarts,
          "unconstrained_optimum__lbfgs_per_class.csv": lbfgs_curves(UNC, 1, 2)},
+        rule,
     )
 
 
@@ -302,11 +365,11 @@ def claim_balanced() -> Claim:
             p = Problem(counts, lam, lam)
             closed = solve(p, UNC, method="closed-form")
             loss, obj = closed.per_class_loss, closed.objective
-            s = solve(p, UNC, tol=1e-11, time_limit=4.0)
+            s = solve(p, UNC, **SOLVE_TIGHT)
             rows.append({"V": V, "n": n, "mu / mu_collapse": frac, "closed-form loss": float(loss[0]),
                          "certified objective - closed form": s.objective - obj, "gap": s.gap,
                          "max |loss difference|": float(np.max(np.abs(s.per_class_loss - loss)))})
-    ok = all(abs(r["certified objective - closed form"]) <= r["gap"] + 1e-9 for r in rows)
+    verdict, rule = verdict_balanced_closed_form(rows)
     expr = symbolic.balanced_unconstrained_closed_form()
     return Claim(
         "balanced_closed_form",
@@ -314,9 +377,10 @@ def claim_balanced() -> Claim:
         "loss log V) once mu = sqrt(lambda_W lambda_H) >= 1/(V sqrt(n)).",
         "sympy derivation (symbolic.balanced_unconstrained_closed_form); certified solver on either side "
         "of the collapse threshold.",
-        "holds" if ok else "fails",
+        verdict,
         "The closed-form objective lies within the certified gap of the solver's optimum on both sides of "
         "the threshold.",
         {"sympy loss": str(expr["loss"]), "sympy mu_collapse": str(expr["mu_collapse"]), "checks": rows},
         tables={"balanced_closed_form__checks.csv": rows},
+        rule=rule,
     )

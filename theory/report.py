@@ -1,6 +1,7 @@
 """Rendering of the verification report: report.md, report.json and the CSV bytes of every table.
 
-report.json holds {"meta": ..., "claims": [{id, claim, check, verdict, explanation, evidence, figures}]}
+report.json holds {"meta": ..., "claims": [{id, claim, check, verdict, rule, explanation, evidence, figures}]}
+(rule: how the verdict follows from the evidence, thresholds included)
 (other tools read it: paper_figures.theory_figs); the claims' full tables go to CSV files, not here.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from .claims import INSTANCES
 
-CLAIM_KEYS = ("id", "claim", "check", "verdict", "explanation", "evidence", "figures")
+CLAIM_KEYS = ("id", "claim", "check", "verdict", "rule", "explanation", "evidence", "figures")
 
 
 def rows_md(rows: list, cols: list | None = None, digits: int = 4) -> str:
@@ -52,7 +53,7 @@ def markdown(claims: list, meta: dict) -> str:
     out += [f"| [{c.id}](#{c.id.replace('_', '-')}) | **{c.verdict}** |" for c in claims]
     for c in claims:
         out += ["", f"## {c.id}", "", f"**Claim.** {c.claim}", "", f"**Check.** {c.check}", "",
-                f"**Verdict: {c.verdict}.** {c.explanation}", ""]
+                f"**Verdict: {c.verdict}.** {c.explanation}", "", f"**Rule.** {c.rule}.", ""]
         for name, ev in c.evidence.items():
             if isinstance(ev, list) and ev and isinstance(ev[0], dict):
                 out += [f"*{name}*", "", rows_md(ev)]

@@ -1,4 +1,5 @@
-"""`python -m theory verify --out DIR`: one verdict per claim of the paper's theory, with the evidence.
+"""`python -m theory verify --out DIR`: one verdict per claim of the paper's theory, with the evidence and
+the rule (thresholds included) by which the verdict follows from it.
 
 Writes DIR/report.md, DIR/report.json, the tidy tables of every claim (DIR/per_class_loss.csv,
 DIR/lambda_sweep.csv, DIR/sensitivity.csv and DIR/<claim id>__<table>.csv: every number a verdict or a
