@@ -120,3 +120,56 @@ def test_verify_refuses_a_file_as_out_and_writes_nothing(tmp_path):
     r = run("verify", "--out", str(f))
     assert r.returncode == 2 and "folder" in r.stderr
     assert f.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+SOLVE_ARGS = ("--model", "ufm-unconstrained", "--counts", "100,50,20,5,5,1,1", "--lambda-w", "0.01", "--lambda-h", "0.02")
+
+
+def _certify(path, *extra):
+    return run("certify", str(path), "--counts", "100,50,20,5,5,1,1", "--lambda-w", "0.01", "--lambda-h", "0.02",
+               *extra)
+
+
+def test_saved_solution_certifies_to_the_same_gap(tmp_path):
+    path = tmp_path / "sol.npz"
+    out = solve_json("solve", *SOLVE_ARGS, "--save-solution", str(path))
+    r = _certify(path, "--json")
+    assert r.returncode == 0, r.stderr
+    c = json.loads(r.stdout)
+    assert c["objective"] == pytest.approx(out["objective"], abs=1e-12)
+    assert c["lower_bound"] == pytest.approx(out["lower_bound"], abs=1e-12)
+    assert 0 <= c["duality_gap"] <= 1e-9 and c["duality_gap"] == pytest.approx(out["duality_gap"], abs=1e-12)
+    assert "duality gap" in _certify(path).stdout  # the table form
+
+
+def test_a_tampered_certificate_is_refused(tmp_path):
+    path = tmp_path / "sol.npz"
+    solve_json("solve", *SOLVE_ARGS, "--save-solution", str(path))
+    data = dict(np.load(path))
+    for key, change in (("lower_bound", lambda d: d["lower_bound"] + 1e-6),  # a claimed bound the arrays lack
+                        ("q_self", lambda d: d["q_self"] * 1.01),  # columns of Q no longer distributions
+                        ("A", lambda d: d["A"] * 0.5)):  # the claimed objective is no longer attained
+        bad = tmp_path / f"bad_{key}.npz"
+        np.savez(bad, **(data | {key: change(data)}))
+        r = _certify(bad)
+        assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1, (key, r.stderr)
+    r = run("certify", str(path), "--counts", "100,50,20,5,5,1,1", "--lambda-w", "0.02", "--lambda-h", "0.02")
+    assert r.returncode == 2  # another problem: the bound no longer holds as claimed
+
+
+def test_time_limit_is_respected_and_reported(tmp_path):
+    import time
+
+    from theory.counts import zipf_counts
+
+    counts = tmp_path / "zipf.npy"
+    np.save(counts, zipf_counts(1000, 1.0, total=1e6))
+    t0 = time.perf_counter()
+    r = run("solve", "--model", "ufm-unconstrained", "--counts-file", str(counts), "--lambda-w", "1e-5",
+            "--lambda-h", "1e-5", "--tol", "1e-14", "--time-limit", "3", "--json")
+    elapsed = time.perf_counter() - t0
+    assert r.returncode == 3, r.stderr
+    out = json.loads(r.stdout)
+    assert out["duality_gap"] > 1e-14 and "target not met" in r.stderr.splitlines()[-1]
+    assert "iteration" in r.stderr.splitlines()[0]  # the progress line of a long solve (every ~2 s)
+    assert elapsed < 3 + 8  # interpreter start, grouping and the last check included

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from plumbing.errors import InputError
 from theory.problem import Problem
 from theory.relu import relu_closed_form
-from theory.unconstrained import Groups, balanced_closed_form, balanced_collapse_mu, certify_full, solve_unconstrained
+from theory.balanced import balanced_closed_form, balanced_collapse_mu
+from theory.unconstrained import Groups, certify_full, solve_unconstrained
 
 
 def _p(counts, c):
@@ -108,3 +109,36 @@ def test_bad_inputs_are_refused():
         solve_unconstrained(Problem(np.array([3.0, 2.0]), 0.1, 0.1), tol=0)
     with pytest.raises(InputError, match="equal counts"):
         balanced_closed_form(Problem(np.array([3.0, 2.0]), 0.1, 0.1))
+
+
+@settings(max_examples=15, deadline=None)
+@given(counts_st, scale_st)
+def test_saved_certificate_recomputes_the_full_matrix_gap(tmp_path_factory, counts, c):
+    """theory.certificate (full and group form) agrees with certify_full, and its gap is the solver's."""
+    from theory.certificate import certify, save_solution
+
+    p = _p(counts, c)
+    s = solve_unconstrained(p, tol=1e-9, time_limit=5)
+    path = tmp_path_factory.mktemp("cert") / "sol.npz"
+    save_solution(path, s)
+    full = certify_full(p, s.logits())
+    for mode in (True, False):
+        cert = certify(path, p, full=mode)
+        assert cert["objective"] == pytest.approx(full["objective"], abs=1e-11)
+        assert cert["lower_bound"] == pytest.approx(s.lower_bound, abs=1e-11)
+        assert cert["lower_bound"] <= full["objective"] + 1e-12  # a valid bound at any point
+        assert np.allclose(cert["per_class_loss"], s.per_class_loss, atol=1e-12)
+
+
+def test_a_claimed_objective_the_arrays_do_not_attain_is_refused(tmp_path):
+    from theory.certificate import certify, save_solution
+
+    p = _p(np.array([50.0, 20.0, 7.0, 3.0, 1.0]), 0.6)
+    s = solve_unconstrained(p, tol=1e-10)
+    path = tmp_path / "sol.npz"
+    save_solution(path, s)
+    data = dict(np.load(path))
+    # weak duality: a feasible Q bounds every Z, so no file can show a negative gap; a file can only lie
+    np.savez(path, **(data | {"A": data["A"] * 0.9, "B": data["B"] * 0.9, "objective": 0.0}))
+    with pytest.raises(InputError, match="claims objective 0.0"):
+        certify(path, p)

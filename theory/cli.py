@@ -1,4 +1,4 @@
-"""`python -m theory solve | closed-form | verify | bench`.
+"""`python -m theory solve | closed-form | certify | verify | bench`.
 
 Contract of solve / closed-form --json (other tools read it): one JSON object with at least model
 (ufm-unconstrained or ufm-relu, theory.solve.MODELS), counts, lambda_w, lambda_h, d, per_class_loss (in
@@ -6,14 +6,21 @@ the order given), objective, average_loss (count-weighted), balanced_loss (unwei
 lower_bound and duality_gap = objective - lower_bound (0 for the closed forms). Both commands go through
 theory.solve.solve: `solve` with its default method, `closed-form` with method="closed-form" (ufm-relu:
 any counts; ufm-unconstrained: equal counts only).
+
+solve --save-solution FILE.npz writes the certificate (primal and dual point, theory.certificate), and
+`certify FILE.npz --counts ... --lambda-w ... --lambda-h ...` recomputes objective, bound and gap from it.
+solve --time-limit SECONDS stops there: the result is printed with the gap reached, then a line saying the
+target was not met, and the exit status is 3. Long solves print a progress line on stderr about every 2 s.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from plumbing.cli import run_cli
+from plumbing.errors import InputError
 
 from .counts import parse_counts, read_counts_file
 from .problem import MODELS, Problem
@@ -62,9 +69,27 @@ def _result(r: SolverResult) -> dict:
     return out
 
 
-def run_solve(problem: Problem, model: str, tol: float = 1e-9) -> dict:
+def run_solve(problem: Problem, model: str, tol: float = 1e-9, time_limit: float | None = None,
+              save_solution: str | None = None, progress=None) -> dict:
     """The global minimum: exact for ufm-relu, certified to a duality gap <= tol for ufm-unconstrained."""
-    return _result(solve(problem, model, tol=tol))
+    if time_limit is not None and not time_limit > 0:
+        raise InputError(f"--time-limit must be > 0 seconds, got {time_limit!r}")
+    if save_solution is not None and model != "ufm-unconstrained":
+        raise InputError("--save-solution applies to ufm-unconstrained (ufm-relu is an exact closed form)")
+    r = solve(problem, model, tol=tol, time_limit=time_limit, progress=progress)
+    if save_solution is not None:
+        from .certificate import save_solution as save
+
+        save(save_solution, r.info["solution"])
+    return _result(r)
+
+
+def run_certify(path: str, problem: Problem) -> dict:
+    """Objective, bound and gap recomputed from a saved solution (theory.certificate.certify)."""
+    from .certificate import certify
+
+    c = certify(path, problem)
+    return {k: v for k, v in c.items() if k != "per_class_loss"}
 
 
 def run_closed_form(problem: Problem, model: str) -> dict:
@@ -94,6 +119,14 @@ def main(argv=None) -> int:
     p = sub.add_parser("solve", help="global minimum of the UFM (certified for ufm-unconstrained, exact for ufm-relu)")
     p.add_argument("--model", required=True, help=" or ".join(MODELS))
     p.add_argument("--tol", type=float, default=1e-9, help="duality-gap target (unconstrained)")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds; if the gap target is not met by then, print what was reached and exit 3")
+    p.add_argument("--save-solution", metavar="FILE.npz", default=None,
+                   help="write the primal and dual point and the bound (check it with `certify`)")
+    _add_problem_args(p)
+
+    p = sub.add_parser("certify", help="recompute objective, lower bound and gap of a saved solution")
+    p.add_argument("file", help="FILE.npz written by solve --save-solution")
     _add_problem_args(p)
 
     p = sub.add_parser("closed-form", help="closed forms: ufm-relu (any counts) or ufm-unconstrained (equal counts)")
@@ -103,24 +136,58 @@ def main(argv=None) -> int:
     p = sub.add_parser("verify", help="check every claim; write report.md, report.json and figures")
     p.add_argument("--out", required=True, help="output folder")
 
+    p = sub.add_parser("corpus", help="the UFM optimum at real token counts, per powers-of-3 count bin")
+    p.add_argument("--counts-file", required=True, help="an LM sweep's token_stats.csv, a .npy or a text file")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--scales", default="0.1,0.3,1,3", help="c = lambda N values (lambda_W = lambda_H = c / N)")
+    p.add_argument("--with-unconstrained", action="store_true",
+                   help="also the certified unconstrained optimum (slow: ~20 s per lambda at ~100 distinct counts)")
+
     p = sub.add_parser("bench", help="certified-solve timings and the cvxpy comparison")
     p.add_argument("--max-seconds", type=float, default=600.0, help="time budget for the largest V")
     p.add_argument("--skip-cvxpy", action="store_true", help="leave out the cvxpy comparison")
+    p.add_argument("--corpus-counts", default=None,
+                   help="token counts (.npy) of a real corpus (default results/counts/mixed_32000.npy; "
+                        "skipped when absent)")
 
     args = ap.parse_args(argv)
-    return run_cli(lambda: _dispatch(args))
+    status = []
+    code = run_cli(lambda: status.append(_dispatch(args)))
+    return code or (status[0] if status and status[0] else 0)
 
 
-def _dispatch(args) -> None:
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _dispatch(args) -> int:
     if args.command == "solve":
-        _print(run_solve(_problem(args), args.model, args.tol), args.json)
+        out = run_solve(_problem(args), args.model, args.tol, args.time_limit, args.save_solution, _progress)
+        _print(out, args.json)
+        if args.model == "ufm-unconstrained" and out["duality_gap"] > args.tol:
+            print(f"target not met: duality gap {out['duality_gap']:.3e} > tol {args.tol:g}"
+                  + (f" (time limit {args.time_limit:g} s)" if args.time_limit is not None else ""), file=sys.stderr)
+            return 3
+    elif args.command == "certify":
+        c = run_certify(args.file, _problem(args))
+        if args.json:
+            print(json.dumps(c, allow_nan=False))
+        else:
+            print(f"recomputed from {args.file} ({c['path']}, {c['groups']} groups):")
+            print(f"objective {c['objective']!r}\nlower bound {c['lower_bound']!r}\nduality gap {c['duality_gap']:.6e}")
+            print(f"claimed by the file: objective {c['claimed_objective']!r}, lower bound {c['claimed_lower_bound']!r}")
     elif args.command == "closed-form":
         _print(run_closed_form(_problem(args), args.model), args.json)
     elif args.command == "verify":
         from .verify import write_report
 
         write_report(args.out)
+    elif args.command == "corpus":
+        from .corpus import parse_scales, write_corpus
+
+        write_corpus(args.counts_file, args.out, parse_scales(args.scales), args.with_unconstrained)
     elif args.command == "bench":
         from .bench import run_bench
 
-        run_bench(max_seconds=args.max_seconds, with_cvxpy=not args.skip_cvxpy)
+        run_bench(max_seconds=args.max_seconds, with_cvxpy=not args.skip_cvxpy, corpus_counts=args.corpus_counts)
+    return 0

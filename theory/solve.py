@@ -9,7 +9,7 @@ with H free ("ufm-unconstrained") or H >= 0 ("ufm-relu"); MODELS holds these two
 package of the toolkit uses. Methods:
   "auto"         the default: "closed-form" for ufm-relu, "convex" for ufm-unconstrained;
   "closed-form"  exact global minimiser, d >= V: any counts for ufm-relu (theory.relu), equal counts only
-                 for ufm-unconstrained (theory.unconstrained.balanced_closed_form); lower_bound = objective;
+                 for ufm-unconstrained (theory.balanced.balanced_closed_form); lower_bound = objective;
   "convex"       ufm-unconstrained, d >= V: accelerated proximal gradient on the convex reformulation,
                  stopped once the Fenchel duality gap is <= tol (theory.unconstrained); lower_bound is the
                  certified dual bound, so objective - gap <= the global minimum <= objective;
@@ -30,13 +30,9 @@ from plumbing.errors import InputError
 from . import metrics
 from .nonconvex import solve_nonconvex
 from .problem import MODELS, Problem, check_model
+from .balanced import balanced_closed_form, balanced_logits
 from .relu import relu_closed_form
-from .unconstrained import (
-    balanced_closed_form,
-    balanced_logits,
-    factors_from_logits,
-    solve_unconstrained,
-)
+from .unconstrained import factors_from_logits, solve_unconstrained
 
 __all__ = ["MODELS", "METHODS", "SolverResult", "solve"]
 
@@ -90,11 +86,13 @@ class SolverResult:
 
 def solve(problem: Problem, model: str, *, method: str = "auto", tol: float = 1e-9,
           time_limit: float | None = None, max_iter: int | None = None, warm_start: bool = True,
-          restarts: int = 8, seed: int = 0, primal: bool = False) -> SolverResult:
+          restarts: int = 8, seed: int = 0, primal: bool = False, progress=None) -> SolverResult:
     """Minimise the UFM `problem` for `model` (one of MODELS) with `method` (module docstring).
 
     Options: tol, time_limit, max_iter (default 200,000), warm_start: the "convex" method (a time or
-    iteration limit hit first leaves a gap above tol, reported as is); restarts, seed, max_iter (default
+    iteration limit hit first leaves a gap above tol, reported as is), progress (a callable taking a
+    line of text, about every 2 s; info["solution"] is the UnconstrainedSolution, for
+    theory.certificate.save_solution); restarts, seed, max_iter (default
     5,000 per restart): "lbfgs". primal=True also returns Z, W, H in `arrays` (O(V^2) memory, an O(V^3)
     SVD for the unconstrained factors); with lambda_W lambda_H = 0 the infimum 0 is not attained and
     there are none. Bad input raises InputError.
@@ -104,6 +102,7 @@ def solve(problem: Problem, model: str, *, method: str = "auto", tol: float = 1e
         raise InputError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     if method == "auto":
         method = "closed-form" if model == "ufm-relu" else "convex"
+    problem.check_memory(model, method, primal)  # one line naming the GiB needed, before allocating them
     t0 = time.perf_counter()
     if method == "lbfgs":
         r = solve_nonconvex(problem, model, restarts=restarts, seed=seed,
@@ -138,14 +137,18 @@ def solve(problem: Problem, model: str, *, method: str = "auto", tol: float = 1e
         return SolverResult(problem, model, loss, objective, objective,
                             "closed form of the unconstrained model with equal counts (theory.symbolic)",
                             arrays, info)
-    s = solve_unconstrained(problem, tol=tol, time_limit=time_limit, warm_start=warm_start,
+    s = solve_unconstrained(problem, tol=tol, time_limit=time_limit, warm_start=warm_start, progress=progress,
                             **({} if max_iter is None else {"max_iter": max_iter}))
     arrays = {}
     if primal and problem.mu > 0:
         Z = s.logits()
         arrays = {"Z": Z, **dict(zip(("W", "H"), factors_from_logits(problem, Z)))}
-    info = {"iterations": s.iterations, "seconds": s.seconds, "groups": s.groups.g, "history": s.history}
-    # a dual bound above the primal value can only be rounding: clip it, so the gap is never negative
+    info = {"iterations": s.iterations, "seconds": s.seconds, "groups": s.groups.g, "history": s.history,
+            "solution": s}
+    # never clamped: a bound above the objective beyond rounding would mean a wrong certificate
+    if s.lower_bound > s.objective + 1e-12 * max(1.0, abs(s.objective)):
+        raise ArithmeticError(f"the dual bound {s.lower_bound!r} exceeds the objective {s.objective!r}: the "
+                              "certificate is wrong (a bug, please report it)")
     return SolverResult(problem, model, s.per_class_loss, s.objective, min(s.lower_bound, s.objective),
                         f"accelerated proximal gradient on the symmetry-reduced convex problem "
                         f"({s.groups.g} count groups), stopped on the Fenchel duality gap", arrays, info)

@@ -35,6 +35,8 @@ from plumbing.errors import InputError
 
 from .problem import Problem
 
+THREADS_FROM_G = 2500  # use more than one BLAS thread only from this many count groups (see solve_unconstrained)
+
 
 @dataclass(frozen=True)
 class Groups:
@@ -115,11 +117,12 @@ class _Reduced:
         return float(max(s, np.max(np.abs(pt.grad_gamma), initial=0.0)))
 
     def _dual_value(self, pt: _Point, grad_C: np.ndarray, grad_gamma: np.ndarray):
-        """Dual objective sum_b w_b H(q_b) at the dual point Lambda = -(grad_C, grad_gamma), or None.
+        """(value, q_other, q_self) of the Fenchel dual at Lambda = -(grad_C, grad_gamma), or None.
 
         Inverts the chain rule of `evaluate`: from the (modified) gradient back to the softmax masses
         pi_self[b] (true class) and pi[a, b] (other classes of group a in column b); None when some
-        mass is negative (Lambda then maps to no Q in the simplex).
+        mass is negative (Lambda then maps to no Q in the simplex). q_other[a, b] is the mass of EACH
+        non-true class of group a in column b (pi / count), q_self[b] that of the true class.
         """
         w, m = self.w, self.gr.m
         dA = grad_C * self.scale
@@ -131,12 +134,16 @@ class _Reduced:
             return None
         if np.max(np.abs(pi.sum(axis=0) + pi_self - 1.0)) > 1e-12:  # columns of Q must sum to 1
             return None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ent_other = -np.where(count > 0, xlogy(pi, pi / np.where(count > 0, count, 1.0)), 0.0).sum(axis=0)
-        return float(w @ (-xlogy(pi_self, pi_self) + ent_other))
+        q_other = np.where(count > 0, pi / np.where(count > 0, count, 1.0), 0.0)
+        ent_other = -(count * xlogy(q_other, q_other)).sum(axis=0)
+        return float(w @ (-xlogy(pi_self, pi_self) + ent_other)), q_other, pi_self
 
     def dual_bound(self, pt: _Point) -> float:
-        """A certified lower bound on F*: the Fenchel dual at a feasible point built from the gradient.
+        """A certified lower bound on F* (the value of `dual_point`)."""
+        return self.dual_point(pt)[0]
+
+    def dual_point(self, pt: _Point) -> tuple[float, np.ndarray, np.ndarray]:
+        """(bound, q_other, q_self): a feasible Fenchel dual point built from the gradient, and its value.
 
         Two feasible candidates and the segment between them: Lambda scaled into the spectral ball,
         s = min(1, mu / ||grad||_2) (q_k = (1-s) e_k + s p_k, always in the simplex), and Lambda with its
@@ -147,14 +154,15 @@ class _Reduced:
         mu = self.p.mu
         norm = self.grad_spectral_norm(pt)
         s = 1.0 if norm <= mu else mu / norm
+        count = np.exp(self.log_m_other)
         if s == 0.0:
-            return 0.0
+            return 0.0, np.zeros_like(count), np.ones(count.shape[1])
         x_self = (1.0 - s) + s * pt.pi_self
         # each non-true entry of group a in column b holds s * exp(A[a,b] - lse_b); there are m_a - [a==b]
-        count = np.exp(self.log_m_other)
         log_entry = np.log(s) + pt.A - pt.lse[None, :]
-        ent_other = -(count * np.exp(log_entry) * log_entry).sum(axis=0)
-        best = float(self.w @ (-xlogy(x_self, x_self) + ent_other))
+        q_other = np.where(count > 0, np.exp(log_entry), 0.0)
+        ent_other = -(count * q_other * log_entry).sum(axis=0)
+        best = (float(self.w @ (-xlogy(x_self, x_self) + ent_other)), q_other, x_self)
         if s == 1.0:
             return best
         U, sv, Vt = np.linalg.svd(pt.grad_C)
@@ -164,7 +172,7 @@ class _Reduced:
             val = self._dual_value(pt, (1 - theta) * s * pt.grad_C + theta * clip_C,
                                    (1 - theta) * s * pt.grad_gamma + theta * clip_g)
             if val is not None:
-                return max(best, val)
+                return val if val[0] > best[0] else best
         return best
 
 
@@ -180,6 +188,8 @@ class UnconstrainedSolution:
     iterations: int
     seconds: float
     history: list = field(default_factory=list, repr=False)  # (iteration, gap)
+    q_other: np.ndarray | None = field(default=None, repr=False)  # the dual point (see _Reduced.dual_point)
+    q_self: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def duality_gap(self) -> float:
@@ -203,13 +213,17 @@ def _prox(C: np.ndarray, gamma: np.ndarray, thresh: float) -> tuple[np.ndarray, 
     return C_new, g_new
 
 
-def _lbfgs_start(red: _Reduced, max_iter: int, deadline: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+def _lbfgs_start(red: _Reduced, max_iter: int, deadline: float = np.inf, progress=None,
+                 tol: float = 0.0, check_every: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Quasi-Newton warm start: L-BFGS on the factored reduced problem (smooth, no SVD per step).
 
     ||C||_* = min_{U V^T = C} (||U||^2 + ||V||^2)/2 and (m-1)|gamma| = min_{a b = gamma} (m-1)(a^2 + b^2)/2,
     so phi(U, V, a, b) = f(U V^T, a*b) + mu/2 (||U||^2 + ||V||^2 + sum (m-1)(a^2 + b^2)) has the same
     minimum value; with g columns the factorisation has full rank and L-BFGS captures the curvature that
     first-order steps miss. Its end point is only a start: the certificate is always computed afterwards.
+    The duality gap is checked about every `check_every` seconds (profile, Zipf N = 1e6, g = 597: a check
+    costs ~0.25 s, an iteration ~0.1 s), and L-BFGS stops as soon as it is <= tol instead of running on to
+    its own ftol (which took ~330 iterations where ~250 sufficed).
     """
     from scipy.optimize import minimize
 
@@ -237,19 +251,35 @@ def _lbfgs_start(red: _Reduced, max_iter: int, deadline: float = np.inf) -> tupl
                                d_gamma * b + mu * mult * a, d_gamma * a + mu * mult * b])
         return val, grad
 
+    calls, last_check = [0], [time.perf_counter()]
+
+    def split(x):
+        U, Vf = x[: g * g].reshape(g, g), x[g * g: 2 * g * g].reshape(g, g)
+        return U @ Vf.T, np.where(red.has_gamma, x[2 * g * g: 2 * g * g + g] * x[2 * g * g + g:], 0.0)
+
     def stop_at_deadline(intermediate_result):  # scipy stops L-BFGS-B cleanly on StopIteration
-        if time.perf_counter() > deadline:
+        calls[0] += 1
+        now = time.perf_counter()
+        gap = None
+        if tol > 0 and now - last_check[0] >= check_every:
+            C, gamma = split(intermediate_result.x)
+            pt = red.evaluate(C, gamma)
+            gap = pt.f + mu * red.nuclear(C, gamma) - red.dual_bound(pt)
+            last_check[0] = time.perf_counter()
+        if progress is not None:
+            progress(f"L-BFGS warm start: iteration {calls[0]}, objective {intermediate_result.fun:.12g}"
+                     + ("" if gap is None else f", gap {gap:.2e}"))
+        if now > deadline or (gap is not None and gap <= tol):
             raise StopIteration
 
     res = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=stop_at_deadline,
                    options={"maxiter": max_iter, "maxcor": 30, "ftol": 1e-16, "gtol": 1e-14})
-    x = res.x
-    U, Vf = x[: g * g].reshape(g, g), x[g * g: 2 * g * g].reshape(g, g)
-    return U @ Vf.T, x[2 * g * g: 2 * g * g + g] * x[2 * g * g + g:]
+    return split(res.x)
 
 
 def solve_unconstrained(problem: Problem, tol: float = 1e-9, max_iter: int = 200_000,
-                        time_limit: float | None = None, warm_start: bool = True) -> UnconstrainedSolution:
+                        time_limit: float | None = None, warm_start: bool = True,
+                        progress=None) -> UnconstrainedSolution:
     """Certified minimiser of the unconstrained UFM: stops when the duality gap is <= tol.
 
     L-BFGS on the factored reduced problem gives the start (`warm_start`); accelerated proximal
@@ -258,18 +288,33 @@ def solve_unconstrained(problem: Problem, tol: float = 1e-9, max_iter: int = 200
 
     Returns the best point found with its certified gap; if max_iter or time_limit is hit first the
     gap is larger than tol and says so (nothing is hidden). lambda_W lambda_H = 0 gives the infimum 0.
+    progress: None or a callable taking one line of text, called about every 2 s of a long solve.
     """
     problem.require_d_at_least_v("the convex reformulation of the unconstrained model")
     if not tol > 0:
         raise InputError(f"tol must be > 0, got {tol!r}")
-    # the reduced matrices are small (g x g): BLAS threads only add synchronisation cost there
-    # (measured: 6x slower with 2 threads at g = 88 on 2 cores)
-    with threadpool_limits(limits=1 if Groups.of(problem.counts).g < 500 else None, user_api="blas"):
-        return _solve(problem, tol, max_iter, time_limit, warm_start)
+    # BLAS threads on the g x g matrices: measured on 2 shared cores (OpenBLAS), a 600 x 600 SVD takes
+    # 0.14 s with 1 thread and 4.4 s with 2; 1500: 1.4 s vs 5.1 s; 3000: 17.5 s vs 8.8 s. So 1 thread
+    # below THREADS_FROM_G groups, all cores from there.
+    with threadpool_limits(limits=1 if Groups.of(problem.counts).g < THREADS_FROM_G else None, user_api="blas"):
+        return _solve(problem, tol, max_iter, time_limit, warm_start, _Throttle(progress))
+
+
+class _Throttle:
+    """Passes a progress line on at most once per `every` seconds (none at all without a sink)."""
+
+    def __init__(self, sink, every: float = 2.0):
+        self.sink, self.every, self.last = sink, every, time.perf_counter()
+
+    def __call__(self, line: str) -> None:
+        now = time.perf_counter()
+        if self.sink is not None and now - self.last >= self.every:
+            self.last = now
+            self.sink(line)
 
 
 def _solve(problem: Problem, tol: float, max_iter: int, time_limit: float | None,
-           warm_start: bool) -> UnconstrainedSolution:
+           warm_start: bool, progress=None) -> UnconstrainedSolution:
     t0 = time.perf_counter()
     groups = Groups.of(problem.counts)
     g = groups.g
@@ -281,7 +326,7 @@ def _solve(problem: Problem, tol: float, max_iter: int, time_limit: float | None
     L_max = 1.0 / (2.0 * problem.N)  # Lipschitz constant of grad f in the metric ||Y||_F
     if warm_start:
         deadline = np.inf if time_limit is None else t0 + 0.8 * time_limit
-        C, gamma = _lbfgs_start(red, max_iter=20_000, deadline=deadline)
+        C, gamma = _lbfgs_start(red, max_iter=20_000, deadline=deadline, progress=progress, tol=tol)
         gamma = np.where(red.has_gamma, gamma, 0.0)
     else:
         C, gamma = np.zeros((g, g)), np.zeros(g)
@@ -323,16 +368,19 @@ def _solve(problem: Problem, tol: float, max_iter: int, time_limit: float | None
             if primal - lower < best[0] - best[1]:
                 best = (primal, lower, x_C, x_g)
             history.append((it, primal - lower))
+            if progress is not None:
+                progress(f"proximal gradient: iteration {it}, objective {primal:.12g}, gap {primal - lower:.2e}")
             if primal - lower <= tol:
                 break
-            if time_limit is not None and time.perf_counter() - t0 > time_limit:
-                break
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            break
     primal, lower, C, gamma = best
     pt = red.evaluate(C, gamma)
+    lower, q_other, q_self = red.dual_point(pt)  # the same point as when `best` was taken: the same bound
     A, B = red.AB(C, gamma)
     per_class = pt.ce[groups.index]
     return UnconstrainedSolution(problem, groups, A, B, per_class, primal, lower, it,
-                                 time.perf_counter() - t0, history)
+                                 time.perf_counter() - t0, history, q_other, q_self)
 
 
 def certify_full(problem: Problem, Z: np.ndarray) -> dict:
@@ -389,46 +437,3 @@ def factors_from_logits(problem: Problem, Z: np.ndarray) -> tuple[np.ndarray, np
     W[:, : s.size] = r * U * np.sqrt(s)[None, :]
     H[: s.size, :] = (np.sqrt(s)[:, None] * Vt) / r / D[None, :]
     return W, H
-
-
-def balanced_closed_form(problem: Problem) -> tuple[np.ndarray, float]:
-    """Per-class loss and objective of the unconstrained UFM with equal counts n (derived in `symbolic`).
-
-    rho = mu (V-1) sqrt(n); loss = -log(1 - rho) while mu sqrt(n) < 1/V, total collapse (log V) beyond;
-    objective = loss + mu (V-1) sqrt(n) t with margin t = log((V-1)(1-rho)/rho) (0 when collapsed).
-    """
-    problem.require_d_at_least_v("the balanced closed form")
-    n = problem.counts
-    if not np.all(n == n[0]):
-        raise InputError(f"the balanced closed form needs equal counts, got counts from {n.min():g} to {n.max():g}")
-    V = problem.V
-    price = problem.mu * (V - 1) * np.sqrt(n[0])
-    if price >= (V - 1) / V:
-        return np.full(V, np.log(V)), float(np.log(V))
-    loss = -np.log1p(-price)
-    if price == 0.0:
-        return np.zeros(V), 0.0
-    margin = np.log((V - 1) * (1 - price) / price)
-    return np.full(V, loss), float(loss + price * margin)
-
-
-def balanced_logits(problem: Problem) -> np.ndarray:
-    """The logits Z = t (I - 11^T / V) of the balanced minimiser (equal counts n; column k = class k).
-
-    t is the margin of `balanced_closed_form`: t = log((V-1)(1-rho)/rho), rho = mu (V-1) sqrt(n), and
-    t = 0 once rho >= (V-1)/V (total collapse). The singular values of Z D are t sqrt(n) (V-1 times), so
-    mu ||Z D||_* = rho t, the penalty in the closed-form objective. Needs mu > 0 (else t = inf).
-    """
-    balanced_closed_form(problem)  # the same checks: d >= V, equal counts
-    V, n = problem.V, problem.counts
-    price = problem.mu * (V - 1) * np.sqrt(n[0])
-    if price == 0.0:
-        raise InputError("the balanced minimiser is not attained at lambda_W lambda_H = 0 (margin t = inf)")
-    t = 0.0 if price >= (V - 1) / V else float(np.log((V - 1) * (1 - price) / price))
-    return t * (np.eye(V) - 1.0 / V)
-
-
-def balanced_collapse_mu(counts: np.ndarray) -> float:
-    """The total-collapse threshold of the balanced unconstrained UFM: mu >= 1 / (V sqrt(n))."""
-    n = np.asarray(counts, np.float64)
-    return float(1.0 / (n.size * np.sqrt(n[0])))
