@@ -76,34 +76,31 @@ def lm_table(results: Path) -> pd.DataFrame:
     return df[df["decay_mode"] == df["decay_mode"].iloc[0]]
 
 
+def _bin_lines(ax, table: pd.DataFrame, key: str, colors, style: str, label: str, title: str) -> None:
+    """One line of mean loss against the bin's count (3^b) per value of `key`, on a log x axis."""
+    values = sorted(table[key].unique())
+    colors = colors[np.linspace(0, len(colors) - 1, len(values)).round().astype(int)]
+    for color, v in zip(colors, values):
+        s = table[table[key] == v].sort_values("bin")
+        ax.plot(3.0 ** s["bin"], s["mean_loss"], style, color=color, ms=3, label=label.format(v))
+    ax.set_xscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("training count (bin start 3^b)")
+    ax.legend(fontsize=7)
+
+
 def make(results: Path, out: Path) -> list[Path]:
     th = theory_table(results)
     lm = lm_table(results)
     models = [m for m in ("ufm-relu", "ufm-unconstrained") if m in set(th["model"])]
     fig, axes = plt.subplots(1, len(models) + 1, figsize=(3.8 * (len(models) + 1), 3.4), squeeze=False)
     for ax, model in zip(axes[0], models):
-        sub = th[th["model"] == model]
-        cs = sorted(sub["c"].unique())
-        colors = plt.cm.viridis(np.linspace(0, 0.9, len(cs)))
-        for color, c in zip(colors, cs):
-            s = sub[sub["c"] == c].sort_values("bin")
-            ax.plot(3.0 ** s["bin"], s["mean_loss"], "o-", color=color, ms=3, label=f"c = λN = {c:g}")
-        ax.set_xscale("log")
-        ax.set_title(f"{model} optimum at the LM's counts", fontsize=9)
-        ax.set_xlabel("training count (bin start 3^b)")
+        _bin_lines(ax, th[th["model"] == model], "c", plt.cm.viridis(np.linspace(0, 0.9, 8)), "o-",
+                   "c = λN = {:g}", f"{model} optimum at the LM's counts")
         ax.set_ylabel("mean loss per bin (nats)")
-        ax.legend(fontsize=7)
-    ax = axes[0][-1]
     mean = lm.groupby(["lambda", "bin"])["mean_loss"].mean().reset_index()
-    lams = sorted(mean["lambda"].unique())
-    colors = plt.cm.magma(np.linspace(0, 0.8, len(lams)))
-    for color, lam in zip(colors, lams):
-        s = mean[mean["lambda"] == lam].sort_values("bin")
-        ax.plot(3.0 ** s["bin"], s["mean_loss"], "s-", color=color, ms=3, label=f"LM weight decay {lam:g}")
-    ax.set_xscale("log")
-    ax.set_title(f"LM, last step, training split ({lm['decay_mode'].iloc[0]}, mean over seeds)", fontsize=9)
-    ax.set_xlabel("training count (bin start 3^b)")
-    ax.legend(fontsize=7)
+    _bin_lines(axes[0][-1], mean, "lambda", plt.cm.magma(np.linspace(0, 0.8, 8)), "s-", "LM weight decay {:g}",
+               f"LM, last step, training split ({lm['decay_mode'].iloc[0]}, mean over seeds)")
     fig.suptitle("Loss vs token count: UFM theory at the corpus counts vs the LM (λ scales not matched)",
                  fontsize=10, y=1.04)
     return save(fig, out, NAME)

@@ -141,13 +141,13 @@ def average_vs_balanced(sm: pd.DataFrame, out: Path) -> list[Path]:
     return save_figure(fig, out, "average_vs_balanced")
 
 
-def _strength_axes(ax, title: str) -> None:
-    """Log-log axes of final training loss against the common strength axis, with a small legend."""
+def _strength_axes(ax, title: str, ylabel: str = "final training loss", fontsize: int = 9) -> None:
+    """Log-log axes of a quantity against the common strength axis, with a small legend."""
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=fontsize)
     ax.set_xlabel(STRENGTH_LABEL)
-    ax.set_ylabel("final training loss")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=6)
 
 
@@ -197,12 +197,7 @@ def theory_gap(sm: pd.DataFrame, out: Path) -> list[Path]:
             label = f"{opt} (to the nearest L2 optimum)" if opt == "adamw" else opt
             ax.plot(s["l2_strength"], s["distance"], "o-", ms=3, color=f"C{i}", label=label)
         ax.axhline(1e-3, color="k", lw=0.6, ls=":", label="convergence tol 1e-3 (L2 runs)")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(model, fontsize=10)
-        ax.set_xlabel(STRENGTH_LABEL)
-        ax.set_ylabel("max_k |trained − certified optimum|")
-        ax.legend(fontsize=6)
+        _strength_axes(ax, model, "max_k |trained − certified optimum|", fontsize=10)
     fig.suptitle("Distance of the trained endpoint from the global minimum", fontsize=11)
     fig.tight_layout()
     return save_figure(fig, out, "theory_gap")
