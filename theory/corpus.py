@@ -27,6 +27,7 @@ from plumbing.atomic import atomic_write_bytes, atomic_write_json
 from plumbing.errors import InputError
 from plumbing.validate import check_real
 
+from .counts import load_counts_values
 from .metrics import power_of_3_bins
 from .problem import MODELS, Problem, check_counts
 from .solve import solve
@@ -43,7 +44,7 @@ def read_corpus_counts(path) -> tuple[np.ndarray, int]:
     """(counts > 0, number of zero-count tokens left out) from token_stats.csv, a .npy or a text file."""
     path = Path(path)
     if path.suffix != ".csv":
-        values = read_counts_file_allow_zero(path)
+        values = load_counts_values(path)
     else:
         try:
             with open(path, newline="") as fh:
@@ -67,23 +68,6 @@ def read_corpus_counts(path) -> tuple[np.ndarray, int]:
         raise InputError(f"counts must be finite and >= 0, got count {values[i]!r} at row {i + 1} of {str(path)!r}")
     kept = values[values > 0]
     return check_counts(kept), int(values.size - kept.size)
-
-
-def read_counts_file_allow_zero(path: Path) -> np.ndarray:
-    """A .npy or text counts file where zeros are allowed (they are left out by read_corpus_counts)."""
-    if path.suffix == ".npy":
-        try:
-            raw = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read counts file {str(path)!r}: {exc}") from exc
-        if raw.ndim != 1 or raw.dtype.kind not in "iuf":
-            check_counts(raw)  # raises the one-line error for 2-D / complex / boolean arrays
-        return raw.astype(np.float64)
-    try:
-        lines = [ln.split("#", 1)[0].strip() for ln in path.read_text().splitlines()]
-        return np.array([float(x) for x in lines if x], dtype=np.float64)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read counts file {str(path)!r}: {exc}") from exc
 
 
 def parse_scales(text: str) -> tuple[float, ...]:

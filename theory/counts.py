@@ -31,18 +31,26 @@ def zipf_counts(V: int, alpha: float = 1.0, total: float | None = None) -> np.nd
     return np.maximum(1.0, np.round(total * p / p.sum()))
 
 
-def read_counts_file(path: str | os.PathLike) -> np.ndarray:
-    """Counts from a .npy file or a text file with one number per line (blank lines and # comments skipped)."""
+def load_counts_values(path: str | os.PathLike) -> np.ndarray:
+    """The numbers of a .npy file (a 1-D real array) or of a text file with one number per line (blank lines and
+    # comments skipped), as float64, zeros included; a 2-D, complex or boolean array is refused by check_counts'
+    one-line error. Callers check the values (read_counts_file; theory.corpus, which allows zeros)."""
     path = Path(path)
     try:
         if path.suffix == ".npy":
-            values = np.load(path, allow_pickle=False)
-        else:
-            lines = [ln.split("#", 1)[0].strip() for ln in path.read_text().splitlines()]
-            values = [float(x) for x in lines if x]
+            raw = np.load(path, allow_pickle=False)
+            if raw.ndim != 1 or raw.dtype.kind not in "iuf":
+                check_counts(raw)  # raises the one-line error for 2-D / complex / boolean arrays
+            return raw.astype(np.float64)
+        lines = [ln.split("#", 1)[0].strip() for ln in path.read_text().splitlines()]
+        return np.array([float(x) for x in lines if x], dtype=np.float64)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read counts file {str(path)!r}: {exc}") from exc
-    return check_counts(values)
+
+
+def read_counts_file(path: str | os.PathLike) -> np.ndarray:
+    """Counts from a .npy file or a text file with one number per line (blank lines and # comments skipped)."""
+    return check_counts(load_counts_values(path))
 
 
 def parse_counts(text: str) -> np.ndarray:

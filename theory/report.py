@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 
-import numpy as np
+from plumbing.atomic import jsonable
 
 from .claims import INSTANCES
 
@@ -63,22 +62,6 @@ def markdown(claims: list, meta: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def jsonable(obj):
-    """numpy scalars to Python, non-finite floats to strings (JSON has no NaN / inf)."""
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else str(v)
-    return obj
-
-
 def report_json(claims: list, meta: dict) -> dict:
     """The object written to report.json."""
-    return {"meta": meta, "claims": [jsonable({k: getattr(c, k) for k in CLAIM_KEYS}) for c in claims]}
+    return {"meta": meta, "claims": [jsonable({k: getattr(c, k) for k in CLAIM_KEYS}, str) for c in claims]}
