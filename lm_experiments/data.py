@@ -22,6 +22,7 @@ import tokenizers
 from tokenizers import Tokenizer
 
 from plumbing.atomic import atomic_path, atomic_write_json, atomic_write_text
+from plumbing.errors import InputError
 from plumbing.validate import check_int
 
 from .corpora import load_corpus
@@ -86,3 +87,43 @@ def prepare(spec: str, vocab_size: int, cache_dir: str | Path) -> Prepared:
                 "n_heldout_tokens": int(heldout.size), "dtype": str(train.dtype), "eos_id": 0}
     atomic_write_json(folder / "manifest.json", manifest)
     return Prepared(train, heldout, tok, folder / "tokenizer.json", tok.get_vocab_size(), manifest)
+
+
+def load_prepared(data_dir: str | Path, spec: str, vocab_size: int) -> Prepared:
+    """The prepared data of corpus `spec` at `vocab_size` from `data_dir`, WITHOUT reading the corpus: for a
+    machine that lacks the corpus packages (a lent GPU), given a folder written by `prepare` / `export`.
+    `data_dir` is the cache folder itself or holds it (<slug>-v<vocab>-<sha>/); the one whose manifest names
+    this corpus spec and requested vocabulary is loaded; InputError when none or several match, or it is damaged.
+    """
+    root = Path(data_dir)
+    found = []
+    for folder in [root, *sorted(p for p in root.glob("*") if p.is_dir())] if root.is_dir() else []:
+        try:
+            m = json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if m.get("corpus", {}).get("spec") == spec and m.get("vocab_size_requested") == int(vocab_size):
+            found.append(folder)
+    if len(found) != 1:
+        raise InputError(f"--data {str(root)!r}: {len(found)} prepared folders of corpus {spec!r} at vocab_size "
+                         f"{vocab_size} (need exactly 1; write one with `python -m lm_experiments export`)")
+    prepared = _load(found[0])
+    if prepared is None:
+        raise InputError(f"{str(found[0])!r} is incomplete or does not match its manifest; export it again")
+    return prepared
+
+
+def export(spec: str, vocab_size: int, out: str | Path, max_mib: float = 64.0) -> tuple[Path, float]:
+    """Prepare corpus `spec` at `vocab_size` into `out` (the cache folder of `prepare`) for `load_prepared` on a
+    machine without the corpus packages; returns (folder, size in MiB). InputError, and the folder removed, when
+    it exceeds `max_mib` (what one device call carries)."""
+    prepared = prepare(spec, vocab_size, out)
+    folder = prepared.tokenizer_path.parent
+    mib = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
+    if mib > max_mib:
+        for p in folder.iterdir():
+            p.unlink()
+        folder.rmdir()
+        raise InputError(f"the prepared data of {spec!r} at vocab {vocab_size} take {mib:.1f} MiB, more than "
+                         f"--max-mib {max_mib:g}")
+    return folder, mib

@@ -8,7 +8,7 @@ Presets (the vocabulary size comes from the tokenizer; parameter counts at the v
   openelm-270m-like   Llama family, hidden 1024, 16 layers, 16 heads (4 KV), MLP 3328, UNtied output layer,
                       so that "no-embed" and "no-embed-out" differ (271M at vocab 32000, 206M non-embedding)
   qwen2-0.5b-like     Qwen2-0.5B's shape: hidden 896, 24 layers, 14 heads (2 KV), MLP 4864, tied embeddings:
-                      387M (0.39B) at the vocab 32000 the toolkit trains with (sweep preset gpu-0.5b), 358M
+                      387M (0.39B) at vocab 32000, 358M
                       non-embedding; "0.5B" is Qwen2's count at its own vocab 151936 (494M)
 Every model uses PyTorch's scaled-dot-product attention (attn_implementation="sdpa") and is initialised on
 the CPU in float32 from `seed`, so the same seed gives the same initial weights on every device.

@@ -13,6 +13,16 @@ Output folder (tidy, pandas-readable; the column lists are plumbing.schemas.LM_*
   learning_speed.csv     per run and token id: learning speed on the training split, the token's training count,
                          its count in the evaluation window (eval_count) and whether that is >= MIN_EVAL_COUNT
   table1.csv, table1.md  the paper's Table 1: mean +- std over seeds per (decay_mode, lambda, split)
+  plan.csv               every planned run in training order and its state (done / stopped at step k / not started)
+With `regimes` (name -> train overrides, e.g. a memorised training subset next to the whole corpus), each regime
+is a sweep of its own in <out>/<regime>/ holding the files above (but plan.csv and config.json, which stay in
+<out>), all regimes sharing one prepared data folder (<out>/data).
+Order: the runs are trained most informative first -- seed by seed; within a seed lambda 0, then the largest,
+then the rest; the first decay mode before the others; regimes in their order -- so a sweep stopped by its
+budget (`budget_minutes`) holds whole comparisons. At lambda = 0 every decay mode trains the same model (no
+parameter is decayed), so one run (of the first mode) serves them all. A run is started only when the budget
+left is at least the median wall time of the runs finished so far; a run that reaches the budget stops at a
+checkpoint (resumable); summary.csv and Table 1 hold the finished runs (n_seeds says how many per row).
 Every count, threshold, bin and low/high flag of these files is of the tokens the runs trained on
 (train.training_ids: the first train_tokens of the training split), the counts each run split its losses by;
 every run of a sweep trains on the same ids (one `train` block), and collect() refuses a run whose group sizes
@@ -22,7 +32,10 @@ say otherwise. A run that finished is never redone; an interrupted one resumes f
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import re
+import statistics
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +50,7 @@ from plumbing.schemas import (
     LM_GROUP_SIZES,
     LM_LEARNING_SPEED,
     LM_METRIC_NAMES,
+    LM_PLAN,
     LM_RUN_METRICS,
     LM_RUN_PER_TOKEN,
     LM_SUMMARY,
@@ -49,8 +63,8 @@ from plumbing.validate import check_int, check_real
 from theory import metrics
 
 from . import stats
-from .data import prepare
-from .train import TrainConfig, train_run, training_counts
+from .data import load_prepared, prepare
+from .train import TrainConfig, ranks_agree, train_run, training_counts
 
 METRICS = LM_METRIC_NAMES  # average_loss, balanced_loss, accuracy, low/high_freq_loss, low/high_mass_loss
 SIZES = LM_GROUP_SIZES  # n_low, n_high, n_low_mass, n_high_mass
@@ -75,6 +89,7 @@ class SweepConfig:
     decay_modes: tuple = ("no-norm-bias",)
     train: dict = field(default_factory=dict)
     percentile: float = 99.0
+    regimes: dict = field(default_factory=dict)  # regime name -> train overrides (empty: one regime, <out> itself)
 
     def __post_init__(self):
         for name in ("lambdas", "seeds", "decay_modes"):
@@ -87,11 +102,24 @@ class SweepConfig:
         if self.percentile != 99.0:  # the runs split low/high at measure.summarize's P99; the tables must too
             raise InputError(f"percentile must be 99 (the runs' low/high split), got {self.percentile!r}")
         known = {f.name for f in fields(TrainConfig)} - {"weight_decay", "seed", "decay_mode", "vocab_size"}
-        for key in self.train:
+        for key in [*self.train, *(k for over in self.regimes.values() for k in over)]:
             if key not in known:
                 raise InputError(f"unknown train key {key!r}; allowed: {', '.join(sorted(known))}")
+        for name in self.regimes:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", str(name)) or name in ("data", "runs"):
+                raise InputError(f"regime name {name!r} must be lower-case letters, digits and '-' (a folder name), "
+                                 "not 'data' or 'runs'")
+        for sub in self.by_regime().values():
+            sub.train_config(sub.lambdas[0], sub.seeds[0], sub.decay_modes[0])
         for mode in self.decay_modes:  # validated by TrainConfig itself
             self.train_config(self.lambdas[0], self.seeds[0], mode)
+
+    def by_regime(self) -> dict:
+        """{regime: the one-regime SweepConfig of it}; {"": self} when there are no regimes."""
+        if not self.regimes:
+            return {"": self}
+        return {name: replace(self, name=f"{self.name}-{name}", train={**self.train, **over}, regimes={})
+                for name, over in self.regimes.items()}
 
     def train_config(self, lam: float, seed: int, mode: str) -> TrainConfig:
         return TrainConfig(**{**self.train, "weight_decay": float(lam), "seed": int(seed), "decay_mode": mode,
@@ -112,13 +140,24 @@ PRESETS = {
     "tiny": SweepConfig(vocab_size=4096, lambdas=(0.0, 1.0, 2.0), seeds=(0, 1, 2),
                         train={"steps": 200, "batch_size": 12, "eval_every": 50, "checkpoint_every": 50,
                                "train_tokens": 32768, "eval_tokens": 32768}),
-    # the same pipeline at GPU scale: ~270M parameters (vocab 32k), the mixed real corpus, 2 seeds,
-    # plus the ablation in which the embedding and the output layer are not decayed
-    "gpu-270m": SweepConfig(name="gpu-270m", corpus="mixed", vocab_size=32000, seeds=(0, 1),
-                            decay_modes=("no-norm-bias", "no-embed-out"),
-                            train={"preset": "openelm-270m-like", "device": "cuda", "bf16": True, "compile": True}),
-    "gpu-0.5b": SweepConfig(name="gpu-0.5b", corpus="mixed", vocab_size=32000, seeds=(0,),
-                            train={"preset": "qwen2-0.5b-like", "device": "cuda", "bf16": True, "compile": True}),
+    # Real scale in one device window (9 minutes of one H100; `--budget-minutes 9`): the openelm-270m-like model
+    # (271M parameters at vocab 32k), batch 64 x 128 = 8,192 tokens a step, bf16, torch.compile once per process.
+    # Planned from the figures measured on one H100 (41 ms/step compiled, 69 eager; about 30-60 s to compile):
+    # 20 runs (2 regimes x 2 seeds x [lambda 0 + lambdas 1, 2 in both decay modes]) of 400 steps = 16.4 s of
+    # steps, ~1 s of evaluation (5 x 2 x <= 131k tokens) and ~2-3 s of writing per-token files: ~21 s a run,
+    # ~7.0 min for all, +1 min compile and start = ~8 min; runs are ordered so that a stop at the budget keeps
+    # whole comparisons. lr 5e-4 (not tuned on a GPU: no measurement yet), 40 warmup steps, cosine to 10%.
+    # Regimes: `corpus` trains on the whole mixed corpus (3.69M tokens: 400 steps see 3.3M, underfit);
+    # `memorised` on its first 65,536 tokens (50 passes: the lambda = 0 model is meant to fit them, as the
+    # paper's Table 1 model does, training loss 0.05), both measured on training data and held-out text.
+    # Checkpoints only when the budget stops a run (3.25 GB each; deleted once the run is done).
+    "gpu-270m": SweepConfig(
+        name="gpu-270m", corpus="mixed", vocab_size=32000, lambdas=(0.0, 1.0, 2.0), seeds=(0, 1),
+        decay_modes=("no-norm-bias", "no-embed-out"),
+        train={"preset": "openelm-270m-like", "device": "cuda", "bf16": True, "compile": True, "batch_size": 64,
+               "seq_len": 128, "steps": 400, "lr": 5e-4, "warmup": 40, "eval_every": 100, "checkpoint_every": 400,
+               "eval_tokens": 131072},
+        regimes={"memorised": {"train_tokens": 65536}, "corpus": {}}),
 }
 
 
@@ -128,6 +167,22 @@ def load_sweep_config(spec: str) -> SweepConfig:
 
 def run_name(lam: float, seed: int, mode: str) -> str:
     return f"{mode}_wd{lam:g}_s{seed}"
+
+
+def run_folder_name(cfg: SweepConfig, lam: float, seed: int, mode: str) -> str:
+    """The folder of a run under runs/: at lambda 0 that of the first decay mode, which serves every mode."""
+    return run_name(lam, seed, cfg.decay_modes[0] if lam == 0 else mode)
+
+
+def planned_runs(cfg: SweepConfig) -> list[tuple[str, str, float, int]]:
+    """(regime, decay_mode, lambda, seed) of every run to train, most informative first (see the module doc)."""
+    lams = sorted(cfg.lambdas)
+    rank = {lam: i for i, lam in enumerate([lams[0], *lams[:0:-1]])}  # smallest, then from the largest down
+    runs = [(seed_i, rank[lam], mode_i, reg_i, reg, mode, lam, seed)
+            for seed_i, seed in enumerate(cfg.seeds) for lam in cfg.lambdas
+            for mode_i, mode in enumerate(cfg.decay_modes) for reg_i, reg in enumerate(cfg.by_regime())
+            if lam != 0 or mode_i == 0]
+    return [r[4:] for r in sorted(runs)]
 
 
 def sweep_training_counts(cfg: SweepConfig, prepared) -> np.ndarray:
@@ -171,18 +226,51 @@ def _sample_text(prepared, min_chars: int = 400) -> str:
     return " ".join(d.strip() for d in docs) or prepared.tokenizer.decode([int(t) for t in ids[:200] if t != 0])
 
 
-def run_sweep(cfg: SweepConfig, out: str | Path, progress: bool = True) -> pd.DataFrame:
+def run_sweep(cfg: SweepConfig, out: str | Path, progress: bool = True, data: str | Path | None = None,
+              budget_minutes: float | None = None) -> dict:
+    """Train the planned runs (resuming, skipping finished ones) and tabulate them; returns {regime: summary}.
+
+    data: a folder from `export` (the prepared data, used instead of reading the corpus); budget_minutes: stop
+    starting runs, and stop the running one at a checkpoint, that many minutes after the call began.
+    """
     out = Path(out)
+    t_start = time.monotonic()
+    if budget_minutes is not None:
+        check_real("budget_minutes", budget_minutes, 0, low_open=True)
+    deadline = None if budget_minutes is None else t_start + 60.0 * budget_minutes
     record = claim_result_folder(out, cfg.to_dict())
-    prepared = prepare(cfg.corpus, cfg.vocab_size, out / "data")
+    prepared = load_prepared(data, cfg.corpus, cfg.vocab_size) if data else prepare(cfg.corpus, cfg.vocab_size,
+                                                                                      out / "data")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", record)
-    counts = write_token_stats(prepared, cfg, out)  # the counts every run splits its losses by
-    grid = [(mode, lam, seed) for mode in cfg.decay_modes for lam in cfg.lambdas for seed in cfg.seeds]
-    for mode, lam, seed in tqdm(grid, desc="sweep", unit="run", disable=not progress):
-        train_run(cfg.train_config(lam, seed, mode), prepared, out / "runs" / run_name(lam, seed, mode),
-                  progress=progress)
-    return collect(cfg, out, counts)
+    subs = cfg.by_regime()
+    for reg, sub in subs.items():
+        if reg:  # each regime folder is a sweep folder of its own (its config, tables, runs)
+            atomic_write_json(out / reg / "config.json", {**claim_result_folder(out / reg, sub.to_dict()),
+                                                          "regime": reg, "sweep": cfg.name})
+    counts = {reg: write_token_stats(prepared, sub, out / reg) for reg, sub in subs.items()}
+    plan, walls = [], []
+    for order, (reg, mode, lam, seed) in enumerate(tqdm(planned_runs(cfg), desc="sweep", unit="run",
+                                                           disable=not progress)):
+        folder = out / reg / "runs" / run_name(lam, seed, mode)
+        state, wall = "done", float("nan")
+        if not (folder / "done.json").is_file():
+            left = None if deadline is None else deadline - time.monotonic()
+            if ranks_agree(left is not None and (left <= 0 or (walls and left < statistics.median(walls)))):
+                state = "not started (budget)"
+            else:
+                t0 = time.monotonic()
+                result = train_run(subs[reg].train_config(lam, seed, mode), prepared, folder, progress=progress,
+                                   deadline=deadline)
+                wall = time.monotonic() - t0
+                if "stopped_at" in result:
+                    state = f"stopped at step {result['stopped_at']} (budget; resumable)"
+                else:
+                    walls.append(wall)
+        plan.append({"order": order, "regime": reg, "decay_mode": mode, "lambda": lam, "seed": seed,
+                     "run": folder.name, "state": state, "wall_seconds": wall})
+    atomic_write_csv(frame(LM_PLAN, plan), out / LM_PLAN.name)
+    return {reg: collect(sub, out / reg, counts[reg]) for reg, sub in subs.items()}
 
 
 def _group_sizes(counts: np.ndarray, percentile: float) -> dict:
@@ -203,7 +291,8 @@ def _check_trained_on(run: Path, counts: np.ndarray) -> None:
 
 
 def collect(cfg: SweepConfig, out: Path, counts: np.ndarray) -> pd.DataFrame:
-    """summary.csv, learning_speed.csv and Table 1 from the finished runs' files; `counts` are the training counts
+    """summary.csv, learning_speed.csv and Table 1 from the finished runs' files (runs without done.json are left
+    out; none finished: nothing is written and the summary is empty); `counts` are the training counts
     of the runs (write_token_stats). InputError if a run trained on another number of tokens (its manifest) or
     its group sizes are not those of `counts`: it split its losses by other counts than the token tables say."""
     rows, speeds = [], []
@@ -213,7 +302,9 @@ def collect(cfg: SweepConfig, out: Path, counts: np.ndarray) -> pd.DataFrame:
     for mode in cfg.decay_modes:
         for lam in cfg.lambdas:
             for seed in cfg.seeds:
-                run = out / "runs" / run_name(lam, seed, mode)
+                run = out / "runs" / run_folder_name(cfg, lam, seed, mode)
+                if not (run / "done.json").is_file():  # not (yet) finished: a budget stopped the sweep
+                    continue
                 _check_trained_on(run, counts)
                 m = read_result_csv(run / LM_RUN_METRICS.name, LM_RUN_METRICS.columns)
                 final = m[m["step"] == m["step"].max()]
@@ -241,6 +332,8 @@ def collect(cfg: SweepConfig, out: Path, counts: np.ndarray) -> pd.DataFrame:
                                                         "measurable": eval_count >= MIN_EVAL_COUNT,
                                                         "learning_speed": speed}))
     summary = frame(LM_SUMMARY, rows)
+    if summary.empty:
+        return summary  # no run finished: no tables
     atomic_write_csv(summary, out / LM_SUMMARY.name)
     atomic_write_csv(frame(LM_LEARNING_SPEED, pd.concat(speeds, ignore_index=True)), out / LM_LEARNING_SPEED.name)
     table = table1(summary)

@@ -5,7 +5,8 @@ Files in the run folder (each written atomically):
   metrics.csv       step, split, average_loss, balanced_loss, accuracy, low_freq_loss, high_freq_loss,
                     low_mass_loss, high_mass_loss, n_low, n_high, n_low_mass, n_high_mass, n_tokens
   per_token.csv.gz  step, split, token_id, count, loss (ids with count > 0)
-  checkpoint.pt     model, optimizer, step, RNG states (resume; read with torch.load(weights_only=True))
+  checkpoint.pt     model, optimizer, step, RNG states (resume; read with torch.load(weights_only=True));
+                    deleted when the run is done unless keep_checkpoint (a 270M model's is 3.25 GB)
   done.json         the final metrics; a rerun of a finished run returns them at once
 Evaluation (at step 0, every eval_every steps and at the end) runs the model on contiguous seq_len windows
 over the first eval_tokens tokens of each split -- the training split too, as the paper measures on
@@ -18,6 +19,9 @@ the batches of an uninterrupted one, and its final metrics are the same. Multi-G
 `torchrun --nproc_per_node N`; each rank takes its share of one global batch of N x batch_size windows (N ranks
 of batch B train like one process of batch N B), evaluation is split over the ranks, rank 0 writes the files.
 bf16 autocast and fused AdamW apply on CUDA only; on the CPU everything runs in float32.
+One process that trains several runs of the same architecture (a sweep) builds and compiles the training module
+once: each later run copies its freshly initialised weights into that module (`_Module`), so torch.compile
+does not compile again for every run.
 """
 
 from __future__ import annotations
@@ -42,15 +46,16 @@ from plumbing.validate import check_int, check_real
 
 from . import checkpoint
 from .measure import TokenLoss, summarize
-from .model import DECAY_MODES, build_model, flops_per_token, n_params
+from .model import DECAY_MODES, PRESETS, build_model, flops_per_token, n_params
 from .step import autocast, lr_at, make_optimizer, prepare_device, train_step
 
-__all__ = ["RESUMABLE_CHANGES", "TrainConfig", "batch_at", "evaluate", "lr_at", "train_run", "training_counts",
+__all__ = ["RESUMABLE_CHANGES", "TrainConfig", "batch_at", "evaluate", "lr_at", "ranks_agree", "train_run",
+           "training_counts",
            "training_ids"]  # lr_at: from .step
 
 # config fields that may change between an interrupted run and its resumption (they do not change the maths
 # of a CPU run; moving a run between devices is allowed on purpose)
-RESUMABLE_CHANGES = ("device", "compile")
+RESUMABLE_CHANGES = ("device", "compile", "keep_checkpoint")
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training forward
     checkpoint_every: int = 50
     train_tokens: int | None = None  # train on (and measure) only the first train_tokens of the training split
+    keep_checkpoint: bool = False  # keep checkpoint.pt once the run is done (otherwise it is deleted)
 
     def __post_init__(self):
         if self.decay_mode not in DECAY_MODES:
@@ -222,12 +228,37 @@ def _manifest(cfg: TrainConfig, prepared, model, device: torch.device, world: in
             "flops_per_token": flops_per_token(model, cfg.seq_len)}
 
 
-def _wrap(model, cfg: TrainConfig, device: torch.device, world: int):
-    """The module the training forward runs through: DDP over the ranks, torch.compile when asked."""
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    return torch.compile(net) if cfg.compile else net
+class _Module:
+    """The training module of this process, reused across runs of one architecture on one device.
+
+    `get` returns (model, net): `model` holds the parameters (a fresh seeded initialisation of the run's preset),
+    `net` runs the training forward (DDP over the ranks, torch.compile when asked). When the previous run had the
+    same preset, vocabulary, sequence length, device, world size and compile flag, the new initial weights are
+    copied into the previous model in place, so the compiled `net` (and its compiled graph) is reused; otherwise
+    both are built anew. The copy makes the run's start exactly that of a freshly built model.
+    """
+
+    key = None
+    model = net = None
+
+    @classmethod
+    def get(cls, cfg: TrainConfig, vocab: int, device: torch.device, world: int):
+        fresh = build_model(cfg.preset, vocab, cfg.seq_len, cfg.seed)
+        key = (cfg.preset, vocab, cfg.seq_len, str(device), world, cfg.compile)
+        if key == cls.key and cfg.preset in PRESETS:
+            with torch.no_grad():
+                cls.model.load_state_dict(fresh.state_dict())
+            cls.model.zero_grad(set_to_none=True)
+        else:
+            cls.key, cls.model = None, fresh.to(device)
+            net = cls.model
+            if world > 1:
+                net = torch.nn.parallel.DistributedDataParallel(
+                    cls.model, device_ids=[device] if device.type == "cuda" else None)
+            cls.net = torch.compile(net) if cfg.compile else net
+            cls.key = key
+        cls.model.train()
+        return cls.model, cls.net
 
 
 class _Recorder:
@@ -269,20 +300,20 @@ def _json_number(v):
 
 
 def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = True,
-              stop_at: int | None = None) -> dict:
+              stop_at: int | None = None, deadline: float | None = None) -> dict:
     """Train (or resume, or return the stored result of) one run; returns {"steps", "final": {split: metrics},
     ...}. `prepared` needs .train and .heldout (token-id arrays), .vocab_size and .manifest (dict).
-    `stop_at` ends the call after checkpointing at that step, as an interruption would (to test resume).
-    Raises InputError when the loss turns non-finite (nothing of the diverged step is written; the folder
-    keeps the state of the last checkpoint)."""
+    `stop_at` ends the call after checkpointing at that step, as an interruption would (to test resume);
+    `deadline` (a time.monotonic() value) does the same after the first step that ends past it, and the call
+    returns {"stopped_at": step} (all ranks agree on the step). Raises InputError when the loss turns
+    non-finite (nothing of the diverged step is written; the folder keeps the state of the last checkpoint)."""
     out = Path(out_dir)
     _check_same_config(out, cfg)
     if (out / "done.json").is_file():
         return json.loads((out / "done.json").read_text())
     device, rank, world = _setup_device(cfg)
     train_ids, train_counts, vocab = _training_data(cfg, prepared)
-    model = build_model(cfg.preset, vocab, cfg.seq_len, cfg.seed).to(device)
-    model.train()
+    model, net = _Module.get(cfg, vocab, device, world)
     opt = make_optimizer(model, cfg, device)
     ckpt = out / "checkpoint.pt"
     start = checkpoint.load(ckpt, model, opt, device) if ckpt.is_file() else None
@@ -292,7 +323,6 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
     if rank == 0:
         atomic_write_json(out / "manifest.json", _manifest(cfg, prepared, model, device, world, train_ids.size))
         out.mkdir(parents=True, exist_ok=True)
-    net = _wrap(model, cfg, device, world)
     if start == 0:
         record.eval_and_save(model, 0)
     train_seconds, t_call = 0.0, time.perf_counter()
@@ -309,9 +339,12 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
             done = step + 1
             if done % cfg.eval_every == 0 or done == cfg.steps:
                 record.eval_and_save(model, done)
-            if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps or done == stop_at):
+            out_of_time = deadline is not None and done < cfg.steps and _any_rank(time.monotonic() > deadline, world,
+                                                                                   device)
+            stop = done == stop_at or out_of_time
+            if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps or stop):
                 checkpoint.save(ckpt, model, opt, done)
-            if done == stop_at:
+            if stop:
                 return {"stopped_at": done}
     finally:
         bar.close()
@@ -322,4 +355,28 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
                                if train_seconds > 0 else None)}
     if rank == 0:
         atomic_write_json(out / "done.json", result)
+        if not cfg.keep_checkpoint:
+            ckpt.unlink(missing_ok=True)  # after done.json: a run without either restarts, never half-restored
     return result
+
+
+def ranks_agree(flag: bool) -> bool:
+    """`flag` of any rank (True if any rank says True) under torch.distributed; `flag` itself in one process."""
+    import torch.distributed as dist
+
+    rank, world = _rank_world()
+    if world == 1:
+        return bool(flag)
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    return _any_rank(flag, world, device)
+
+
+def _any_rank(flag: bool, world: int, device: torch.device) -> bool:
+    """True when `flag` is True on any rank (an all-reduce under torch.distributed): ranks stop together."""
+    if world == 1:
+        return bool(flag)
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)

@@ -48,13 +48,22 @@ def need(data: dict, keys: tuple, path: Path) -> dict:
 
 
 def lm_dirs(results: Path) -> list[Path]:
-    """The LM sweep folders present: `lm` (CPU) first, then every other `lm_*` folder (e.g. `lm_gpu`) that holds
-    a summary.csv (lm_stats is not a sweep); an InputError naming lm/summary.csv if there is none."""
-    found = sorted((p for p in Path(results).glob("lm*") if p.name == "lm" or p.name.startswith("lm_")),
-                   key=lambda p: (p.name != "lm", p.name))
-    found = [p for p in found if p.name != "lm_stats" and (p / LM_SUMMARY.name).is_file()]
+    """The LM sweep folders present: `lm` (CPU) first, then every other `lm_*` folder (e.g. `lm_gpu`) and the
+    committed real-scale sweeps under `real_scale/` (`lm_experiments pack`), each either a folder holding a
+    summary.csv or, for a sweep with regimes, its regime subfolders that do (lm_stats is not a sweep); an
+    InputError naming lm/summary.csv if there is none."""
+    results = Path(results)
+    tops = sorted((p for p in results.glob("lm*") if p.name == "lm" or p.name.startswith("lm_")),
+                  key=lambda p: (p.name != "lm", p.name))
+    tops += sorted(p for p in results.glob("real_scale/*") if p.is_dir())
+    found = []
+    for top in (p for p in tops if p.name != "lm_stats"):
+        if (top / LM_SUMMARY.name).is_file():
+            found.append(top)
+        else:
+            found += sorted(p.parent for p in top.glob(f"*/{LM_SUMMARY.name}"))
     if not found:
-        raise InputError(f"missing result file {str(Path(results) / 'lm' / LM_SUMMARY.name)!r}")
+        raise InputError(f"missing result file {str(results / 'lm' / LM_SUMMARY.name)!r}")
     return found
 
 
@@ -87,7 +96,9 @@ def lm_label(folder: Path) -> str:
             steps = f"{int(step.max())}" if step.notna().any() else None
         except (ValueError, OSError):
             steps = None
-    return (f"{folder.name}: {train.get('preset') or cfg.get('name', '?')} on {cfg['corpus']}, vocab "
+    # a regime of a sweep (its parent holds the sweep's config.json) is named sweep/regime
+    name = f"{folder.parent.name}/{folder.name}" if (folder.parent / "config.json").is_file() else folder.name
+    return (f"{name}: {train.get('preset') or cfg.get('name', '?')} on {cfg['corpus']}, vocab "
             f"{cfg['vocab_size']}, {steps if steps is not None else '?'} steps, {len(cfg['seeds'])} seed(s)")
 
 

@@ -121,6 +121,8 @@ LM_TABLE1 = Schema("table1.csv", ("decay_mode", "split", "lambda") +
                    LM_GROUP_SIZES + ("n_seeds",))
 LM_TOKEN_STATS = Schema("token_stats.csv", ("token_id", "count", "pow3_bin", "equal_mass_bin", "low_freq",
                                             "low_mass"))
+# the sweep's run list in the order it trains them, and what became of each (sweep.run_sweep)
+LM_PLAN = Schema("plan.csv", ("order", "regime", "decay_mode", "lambda", "seed", "run", "state", "wall_seconds"))
 LM_TEXT_SAMPLE = Schema("text_sample.csv", ("position", "token_id", "piece", "count", "low_freq", "threshold"))
 # `python -m lm_experiments stats` (the lm_stats folder)
 LM_VOCAB_SHARE = Schema("vocab_share.csv", ("corpus", "vocab_size", "share_below_p99_count",

@@ -92,7 +92,7 @@ def lm_sweep_dir(tmp_path_factory, sweep_config):
     from lm_experiments.sweep import run_sweep
 
     out = tmp_path_factory.mktemp("lm_sweep") / "lm"
-    return out, run_sweep(sweep_config(), out, progress=False)
+    return out, run_sweep(sweep_config(), out, progress=False)[""]
 
 
 @pytest.fixture(scope="module")

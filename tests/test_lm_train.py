@@ -35,7 +35,7 @@ from plumbing.errors import InputError
 
 V = 300
 BASE = dict(preset="tiny", vocab_size=V, seq_len=16, batch_size=4, steps=30, warmup=3, lr=3e-3, weight_decay=1.0,
-            eval_every=10, checkpoint_every=10, eval_tokens=256)
+            eval_every=10, checkpoint_every=10, eval_tokens=256, keep_checkpoint=True)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one intra-op thread is faster

@@ -21,6 +21,7 @@ from lm_experiments.sweep import SweepConfig, collect, run_name
 from lm_experiments.token_report import write_stats
 from paper_figures import fig1, fig2, fig3, fig5, sim_figs, table1, theory_figs
 from paper_figures.cli import main
+from paper_figures.common import lm_dirs
 from paper_figures.report import FIGURES, build_report
 from plumbing.atomic import atomic_write_csv, atomic_write_json
 from plumbing.config import claim_result_folder
@@ -74,6 +75,7 @@ def _lm_folder(lm: Path, rng, seeds=(0, 1), vocab=300):
                       for step in STEPS for split in ("train", "heldout")]
             atomic_write_csv(frame(LM_RUN_PER_TOKEN, pd.concat([pd.DataFrame(t) for t in tokens])),
                              run / LM_RUN_PER_TOKEN.name)
+            atomic_write_json(run / "done.json", {"steps": STEPS[-1]})  # finished (collect reads finished runs)
     atomic_write_json(lm / "config.json", claim_result_folder(lm, cfg.to_dict()))
     atomic_write_csv(stats.token_table(counts), lm / LM_TOKEN_STATS.name)
     atomic_write_json(lm / "token_stats.json", stats.mass_cuts(counts))
@@ -171,6 +173,21 @@ def test_fig3_uses_vocab_share_when_present(results, tmp_path, lm_corpus_file):
     write_stats(f"files:{lm_corpus_file}", [300, 400], results / "lm_stats")  # `python -m lm_experiments stats`
     assert results / "lm_stats" / "vocab_share.csv" in fig3.inputs(results)
     assert _pngs(fig3.make(results, tmp_path))[0].stat().st_size > 1000
+
+
+def test_committed_real_scale_regimes_join_the_lm_folders_and_the_report(results, tmp_path):
+    """results/real_scale/<sweep>/<regime>/ (lm_experiments pack) is read like any LM sweep folder, named
+    sweep/regime in the report's tables."""
+    sweep = results / "real_scale" / "gpu-270m"
+    for i, regime in enumerate(("memorised", "corpus")):
+        _lm_folder(sweep / regime, np.random.default_rng(10 + i), vocab=400)
+    atomic_write_json(sweep / "config.json", {"config": {"name": "gpu-270m"}})
+    assert [p.relative_to(results).as_posix() for p in lm_dirs(results)] == [
+        "lm", "real_scale/gpu-270m/corpus", "real_scale/gpu-270m/memorised"]
+    done = build_report(results, tmp_path / "report")
+    assert not done["missing"]
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "gpu-270m/memorised: tiny on toy" in md and "gpu-270m/corpus: tiny on toy" in md
 
 
 def test_table1_and_verdicts_are_markdown(results, tmp_path):
