@@ -15,7 +15,8 @@ from theory.verify import VERDICTS
 
 CLAIMS = {"proposition_as_stated", "relu_closed_form", "unconstrained_optimum", "balanced_closed_form",
           "loss_decreases_with_count", "loss_increases_with_lambda", "rare_classes_more_sensitive",
-          "average_vs_balanced", "d_at_least_V_needed", "d_at_least_V_in_paper_models"}
+          "average_vs_balanced", "d_at_least_V_needed", "d_at_least_V_in_paper_models",
+          "perclass_relu_closed_form", "perclass_unconstrained_certified", "frequency_decay_levels_losses"}
 LEGACY_TABLES = {"per_class_loss.csv", "lambda_sweep.csv", "sensitivity.csv"}
 
 
@@ -44,7 +45,8 @@ def test_the_verdicts_are_the_ones_the_evidence_supports(report):
     claims = {c["id"]: c for c in json.loads((report / "report.json").read_text())["claims"]}
     assert claims["proposition_as_stated"]["verdict"] == "not checkable as stated"
     for cid in ("relu_closed_form", "unconstrained_optimum", "balanced_closed_form",
-                "loss_decreases_with_count", "loss_increases_with_lambda", "average_vs_balanced"):
+                "loss_decreases_with_count", "loss_increases_with_lambda", "average_vs_balanced",
+                "perclass_relu_closed_form", "perclass_unconstrained_certified", "frequency_decay_levels_losses"):
         assert claims[cid]["verdict"] == "holds", cid
     # count-1 classes of the unconstrained model that have not collapsed are far less sensitive than count-3
     assert claims["rare_classes_more_sensitive"]["verdict"] == "fails"
@@ -147,6 +149,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory import claims as C
+from theory import claims_mitigation as M
 from theory import claims_trends as T
 
 
@@ -250,3 +253,49 @@ def test_verify_has_no_wall_clock_limit():
     assert "time_limit" not in C.SOLVE and "time_limit" not in C.SOLVE_TIGHT
     src = Path(C.__file__).read_text() + Path(T.__file__).read_text()
     assert "time_limit" not in src
+
+
+# ---- the mitigation claims (theory.claims_mitigation, theory.perclass)
+
+def test_verdict_perclass_relu_flips_when_a_restart_goes_below_the_closed_form():
+    sym = [{"max relative |numpy - sympy| rho": 1e-16}]
+    row = {"closed-form objective": 0.3, "explicit point - closed form": 0.0, "best restart - closed form": 1e-3}
+    _flip(M.verdict_perclass_relu_closed_form, (sym, [row]),
+          (sym, [{**row, "best restart - closed form": -1e-6}]), "holds", "fails")
+    assert M.verdict_perclass_relu_closed_form(sym, [{**row, "explicit point - closed form": 1e-6}])[0] == "fails"
+
+
+def test_verdict_perclass_unconstrained_flips_on_a_large_gap():
+    row = {"schedule": "uniform", "gap": 1e-9, "certified objective - reduced solver": 0.0}
+    _flip(M.verdict_perclass_unconstrained_certified, ([row],), ([{**row, "gap": 1e-4}],), "holds", "fails")
+    assert M.verdict_perclass_unconstrained_certified(
+        [{**row, "certified objective - reduced solver": 1e-6}])[0] == "fails"
+
+
+def test_verdict_frequency_decay_flips_when_the_schedule_raises_the_balanced_loss():
+    uni = {"instance": "a", "model": "m", "schedule": "uniform", "spread": 0.2, "balanced_loss": 0.15}
+    good = {**uni, "schedule": "features by count", "spread": 0.01, "balanced_loss": 0.07}
+    _flip(M.verdict_frequency_decay_levels_losses, ([uni, good],), ([uni, {**good, "balanced_loss": 0.16}],),
+          "holds", "fails")
+    assert M.verdict_frequency_decay_levels_losses([uni, {**good, "spread": 0.15}])[0] == "fails"
+
+
+def test_perclass_closed_form_is_the_uniform_one_and_its_point_attains_it():
+    from theory.perclass import certify_perclass, equalising_schedule, objective_and_grad, relu_perclass
+    from theory.problem import Problem
+    from theory.relu import relu_closed_form
+    from theory.unconstrained import solve_unconstrained
+
+    counts = np.array([30.0, 9, 4, 1, 1])
+    lam = 0.4 / counts.sum()
+    r, ref = relu_perclass(counts, lam, lam), relu_closed_form(Problem(counts, lam, lam))
+    assert r["objective"] == ref.objective and np.array_equal(r["per_class_loss"], ref.per_class_loss)
+    eq = relu_perclass(counts, lam, equalising_schedule(counts, lam))
+    assert np.ptp(eq["per_class_loss"]) < 1e-14  # the schedule levels every class
+    assert objective_and_grad(counts, np.full(5, lam), equalising_schedule(counts, lam), eq["W"], eq["H"])[0] == \
+        pytest.approx(eq["objective"], rel=1e-12)
+    s = solve_unconstrained(Problem(counts, lam, lam), tol=1e-11)
+    c = certify_perclass(counts, lam, lam, s.logits())  # uniform decay: the reduced solver's certificate again
+    assert c["objective"] == pytest.approx(s.objective, abs=1e-12) and 0 <= c["duality_gap"] <= 1e-6  # no clipping step
+    worse = certify_perclass(counts, lam, lam, s.logits() + np.diag([0.3, 0, 0, 0, 0]))
+    assert worse["duality_gap"] > 1e-4  # a point off the optimum is not certified

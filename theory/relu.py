@@ -59,16 +59,24 @@ def relu_collapse_count(problem: Problem) -> float:
     return N**2 * V * problem.lambda_w * problem.lambda_h / (V - 1)
 
 
-def relu_closed_form(problem: Problem) -> ReluSolution:
-    """The global minimiser of the ReLU UFM for `problem` (requires d >= V)."""
-    problem.require_d_at_least_v("the relu closed form")
-    V, n = problem.V, problem.counts
-    rho = relu_rho(problem)
+def relu_margins(V: int, N: float, n: np.ndarray, mu) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rho, collapsed, loss, margin) per class for decay strengths mu = sqrt(lambda_W lambda_H) (a scalar, or
+    one value per class when the decay is per class, theory.perclass): rho_k = N mu_k sqrt((V-1)/(V n_k)),
+    loss_k = -log(1 - rho_k) and margin log((V-1)(1-rho_k)/rho_k) below collapse, log V and 0 from it."""
+    rho = N * np.asarray(mu, dtype=np.float64) * np.sqrt((V - 1) / (V * n))
     collapsed = rho >= (V - 1) / V
     r = np.where(collapsed, (V - 1) / V, rho)
     loss = -np.log1p(-r)
     with np.errstate(divide="ignore"):
         margin = np.where(collapsed, 0.0, np.log((V - 1) * (1 - r) / r))
+    return rho, collapsed, loss, margin
+
+
+def relu_closed_form(problem: Problem) -> ReluSolution:
+    """The global minimiser of the ReLU UFM for `problem` (requires d >= V)."""
+    problem.require_d_at_least_v("the relu closed form")
+    V, n = problem.V, problem.counts
+    rho, collapsed, loss, margin = relu_margins(V, problem.N, n, problem.mu)
     if problem.mu == 0.0:
         return ReluSolution(problem, rho, collapsed, loss, margin, np.full(V, np.inf),
                             np.full(V, np.inf), 0.0)

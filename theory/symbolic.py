@@ -95,6 +95,27 @@ def relu_closed_form() -> dict:
 
 
 @lru_cache(maxsize=None)
+def relu_perclass_closed_form() -> dict:
+    """ReLU UFM with per-class feature decay lh_k (uniform lambda_W): the derivation of `relu_closed_form` is
+    class by class, and lambda_H enters it only through class k's own penalty (lambda_H/2) n_k s^2, so class k's
+    rho, loss and collapse are those of `relu_closed_form` with lambda_H -> lh_k. Equal rho for every class:
+    solve rho_k = rho_0 for lh_k (proportional to n_k); with the mean strength fixed, sum_k lh_k = V lambda_H
+    and sum_k n_k = N, the constant follows and rho_0 = sqrt(N lambda_W lambda_H (V - 1)).
+    """
+    base = relu_closed_form()
+    lh_k, rho_0 = sp.symbols("lh_k rho_0", positive=True)
+    rho_k = base["rho"].subs(lam_h, lh_k)
+    (lh_for_rho,) = sp.solve(sp.Eq(rho_k, rho_0), lh_k)
+    slope = sp.simplify(lh_for_rho / n)
+    if n in slope.free_symbols:
+        raise ArithmeticError(f"the equalising strength is not proportional to n: {lh_for_rho}")
+    rho_equal = _positive_root(sp.solve(sp.Eq(slope * N, V * lam_h), rho_0))
+    return {"rho_k": rho_k, "loss_k": base["loss"].subs(lam_h, lh_k), "lh_for_rho": lh_for_rho,
+            "lh_over_n": slope, "rho_equal": sp.simplify(rho_equal),
+            "loss_equal": sp.simplify(-sp.log(1 - rho_equal)), "lh_equalising": sp.simplify(V * lam_h * n / N)}
+
+
+@lru_cache(maxsize=None)
 def balanced_unconstrained_closed_form() -> dict:
     """Unconstrained UFM with equal counts n_k = n (N = nV), d >= V.
 

@@ -25,6 +25,7 @@ from plumbing.atomic import atomic_write_bytes, atomic_write_json, atomic_write_
 from plumbing.errors import InputError
 
 from . import claims_trends as trends
+from .claims_mitigation import claims_mitigation
 from . import figures
 from .claims import (
     VERDICTS,
@@ -45,7 +46,7 @@ def run_claims(with_cvxpy: bool) -> tuple[list, dict]:
     claims = [claim_proposition(per_class), claim_relu(per_class), claim_unconstrained(summary, with_cvxpy),
               claim_balanced(), trends.claim_count_order(per_class), trends.claim_lambda_monotone(per_class),
               trends.claim_sensitivity(per_class), trends.claim_average_vs_balanced(summary),
-              trends.claim_d_needed(), trends.claim_d_in_paper()]
+              trends.claim_d_needed(), trends.claim_d_in_paper(), *claims_mitigation()]
     tables = {"per_class_loss.csv": per_class, "lambda_sweep.csv": summary}
     for c in claims:
         for name, rows in c.tables.items():
