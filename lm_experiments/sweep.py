@@ -131,13 +131,17 @@ class SweepConfig:
 
 PRESETS = {
     # CPU, 2 cores (`make reproduce`): 3 lambdas x 3 seeds, so every LM claim carries an interval over seeds;
-    # 23-31 s a run on a quiet 2-core machine, 4.3 min in all with the data preparation (measured). The tiny
+    # 23-31 s a run on a quiet 2-core machine. The tiny
     # model (vocab 4096: 0.92M parameters) sees the first 32k training tokens ~9 times (the paper's runs also
     # revisit a small training set many times, and measure on it) and fits them (train loss ~0.6 nats below
     # held-out); it is evaluated 5 times on all of them and on 32k held-out tokens. Batch 12 x 128 keeps the
     # logits under glibc's 32 MiB mmap threshold, so with the Makefile's MALLOC_* settings no step pays for
     # page faults.
+    # Decay modes: uniform decay (no-norm-bias) and two mitigations, the embedding/output layer not decayed
+    # (no-embed-out) and decayed per token by its training count (freq-embed-out); lambda 0 is one run for all
+    # three, so 3 seeds x (1 + 2 lambdas x 3 modes) = 21 runs.
     "tiny": SweepConfig(vocab_size=4096, lambdas=(0.0, 1.0, 2.0), seeds=(0, 1, 2),
+                        decay_modes=("no-norm-bias", "no-embed-out", "freq-embed-out"),
                         train={"steps": 200, "batch_size": 12, "eval_every": 50, "checkpoint_every": 50,
                                "train_tokens": 32768, "eval_tokens": 32768}),
     # Real scale in one device window (9 minutes of one H100; `--budget-minutes 9`): the openelm-270m-like model

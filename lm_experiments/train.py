@@ -314,7 +314,7 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
     device, rank, world = _setup_device(cfg)
     train_ids, train_counts, vocab = _training_data(cfg, prepared)
     model, net = _Module.get(cfg, vocab, device, world)
-    opt = make_optimizer(model, cfg, device)
+    opt = make_optimizer(model, cfg, device, counts=train_counts)
     ckpt = out / "checkpoint.pt"
     start = checkpoint.load(ckpt, model, opt, device) if ckpt.is_file() else None
     record = _Recorder(out, cfg, (("train", train_ids), ("heldout", prepared.heldout)), train_counts, vocab, device,

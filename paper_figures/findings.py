@@ -203,6 +203,63 @@ def lm_findings(results: Path, folder: str = "lm") -> list[dict]:
     return out
 
 
+MITIGATION_VERDICTS = ("removes the penalty and keeps the held-out benefit", "removes the penalty",
+                       "keeps the held-out benefit", "neither")
+MITIGATION_RULE = ("a decay mode m against uniform decay (the sweep's first mode) at the largest lambda, paired by "
+                   "seed, 95% t-intervals: m REMOVES THE PENALTY if the upper end of the interval of the training "
+                   "low-frequency penalty under m, low_m(lambda) - low(0), is below half the mean penalty under "
+                   "uniform decay, low_u(lambda) - low(0); m KEEPS THE HELD-OUT BENEFIT if the upper end of the "
+                   "interval of heldout average_m(lambda) - heldout average_u(lambda) is <= 0 (no worse than uniform "
+                   "decay on held-out text)")
+
+
+def mitigation_findings(results: Path, folder: str = "lm") -> list[dict]:
+    """One finding per decay mode other than the sweep's first (uniform decay of all but norms and biases)."""
+    path = results / folder / "summary.csv"
+    df = read_csv(path, columns=("lambda", "seed", "split", "decay_mode", "average_loss", "balanced_loss",
+                                 "low_freq_loss", "high_freq_loss"),
+                  numeric=("lambda", "average_loss", "balanced_loss", "low_freq_loss", "high_freq_loss"))
+    modes = list(dict.fromkeys(df["decay_mode"]))
+    if len(modes) < 2:
+        raise InputError(f"result file {str(path)!r} holds one decay mode; the mitigation findings compare several")
+    base, lam0, hi = modes[0], df["lambda"].min(), df["lambda"].max()
+    rel = str(path.relative_to(results))
+
+    def rows(mode, lam, split):
+        t = df[(df["decay_mode"] == mode) & (df["lambda"] == lam) & (df["split"] == split)]
+        return t.set_index("seed")
+
+    def diff(a, b, col):
+        seeds = a.index.intersection(b.index)
+        return (a.loc[seeds, col] - b.loc[seeds, col]).to_numpy(float)
+
+    out = []
+    for mode in modes[1:]:
+        zero_tr, base_tr, m_tr = rows(base, lam0, "train"), rows(base, hi, "train"), rows(mode, hi, "train")
+        base_pen, _, _ = t_interval(diff(base_tr, zero_tr, "low_freq_loss"))
+        m_pen, _, m_pen_hi = t_interval(diff(m_tr, zero_tr, "low_freq_loss"))
+        held, held_lo, held_hi = t_interval(diff(rows(mode, hi, "heldout"), rows(base, hi, "heldout"), "average_loss"))
+        removes = m_pen_hi is not None and m_pen_hi < 0.5 * base_pen
+        keeps = held_hi is not None and held_hi <= 0
+        verdict = MITIGATION_VERDICTS[0 if removes and keeps else 1 if removes else 2 if keeps else 3]
+        changes = {}
+        for split in ("train", "heldout"):
+            for col in ("low_freq_loss", "balanced_loss", "high_freq_loss", "average_loss"):
+                m, lo, hi_ = t_interval(diff(rows(mode, hi, split), rows(base, hi, split), col))
+                changes[f"{split}_{col}"] = {"effect": m, "low": lo, "high": hi_}
+        d = diff(m_tr, base_tr, "low_freq_loss")
+        f = _seed_finding(
+            f"{folder}_mitigation_{mode}", f"Decay mode {mode} removes the rare-token penalty of weight decay and "
+            "keeps its held-out benefit (ours; the paper proposes no mitigation).",
+            f"change of the training low-frequency loss, {mode} minus uniform decay ({base}), at lambda {hi:g}",
+            [rel], d, sign=-1, mode=mode, lambda_compared=hi, uniform_penalty=base_pen, mitigated_penalty=m_pen,
+            mitigated_penalty_high=m_pen_hi, heldout_average_change=held, heldout_average_low=held_lo,
+            heldout_average_high=held_hi, changes_vs_uniform=changes)
+        f["verdict"], f["rule"] = verdict, MITIGATION_RULE
+        out.append(f)
+    return out
+
+
 def learning_speed_finding(results: Path, folder: str = "lm") -> list[dict]:
     from scipy.stats import spearmanr
 
@@ -260,7 +317,8 @@ def vocabulary_findings(results: Path) -> list[dict]:
 
 
 SOURCES = {"theory": theory_findings, "simulations": simulation_findings, "lm": lm_findings,
-           "learning_speed": learning_speed_finding, "vocabulary": vocabulary_findings}
+           "mitigation": mitigation_findings, "learning_speed": learning_speed_finding,
+           "vocabulary": vocabulary_findings}
 
 
 def compute(results: Path) -> dict:
@@ -301,7 +359,7 @@ def markdown(data: dict) -> str:
         lines.append(f"| {cell(f['id'])} | {cell(f['claim'])} | {cell(f.get('measure', ''))} | "
                      f"{cell(effect_text(f))} | **{cell(verdict)}** |")
     lines += ["", "## Rules", "", f"- seeds: {SEED_RULE}.", f"- exact: {EXACT_RULE}.", f"- theory: {THEORY_RULE}.",
-              f"- converged, one seed: {CONVERGED_RULE}.", ""]
+              f"- converged, one seed: {CONVERGED_RULE}.", f"- mitigation: {MITIGATION_RULE}.", ""]
     if data["not_computed"]:
         lines += ["## Not computed", ""] + [f"- {k}: {v}" for k, v in data["not_computed"].items()] + [""]
     return "\n".join(lines)
@@ -309,6 +367,7 @@ def markdown(data: dict) -> str:
 
 README_IDS = ("theory_balanced_moves_more", "lm_train_low_freq_loss_rises", "lm_train_balanced_loss_rises",
               "lm_train_low_rises_more_than_average", "lm_heldout_low_freq_loss_rises", "lm_rare_tokens_learn_slower",
+              "lm_mitigation_no-embed-out", "lm_mitigation_freq-embed-out",
               "languages_rare_words_are_most_of_the_vocabulary", "bpe_rare_tokens_are_most_of_the_vocabulary")
 
 

@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple
 from plumbing.atomic import atomic_write_text
 from plumbing.errors import InputError
 
-from . import fig1, fig2, fig3, fig4, fig5, sim_figs, table1, theory_corpus, theory_figs
+from . import fig1, fig2, fig3, fig4, fig5, fig_mitigation, sim_figs, table1, theory_corpus, theory_figs
 from .common import PAPER, lm_dirs, lm_label, lm_runs, read_json
 
 
@@ -36,6 +36,8 @@ FIGURES = {
     "fig4": Figure(fig4.make, fig4.inputs, fig4.CAPTION, fig4.DIFFERS, True),
     "fig5": Figure(fig5.make, fig5.inputs, fig5.CAPTION, fig5.DIFFERS, True),
     "table1": Figure(table1.make, table1.inputs, table1.CAPTION, table1.DIFFERS, True),
+    "mitigation": Figure(fig_mitigation.make, fig_mitigation.inputs, fig_mitigation.CAPTION, fig_mitigation.DIFFERS,
+                         True),
     "theory": Figure(theory_figs.make, theory_figs.inputs, theory_figs.CAPTION, theory_figs.DIFFERS, False),
     "theory_corpus": Figure(theory_corpus.make, theory_corpus.inputs, theory_corpus.CAPTION, theory_corpus.DIFFERS,
                             True),

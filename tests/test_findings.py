@@ -87,6 +87,7 @@ def test_missing_parts_are_listed_not_invented(tmp_path):
     data = findings.compute(tmp_path)
     assert {"theory", "simulations", "learning_speed"} <= set(data["not_computed"])
     assert all(f["verdict"] in findings.VERDICTS for f in data["findings"])
+    assert "mitigation" in data["not_computed"]  # one decay mode: nothing to compare
     assert all((tmp_path / p).is_file() for f in data["findings"] for p in f["files"])
 
 
@@ -114,7 +115,37 @@ def test_the_readme_findings_are_the_committed_findings():
     assert FINDINGS_START in text and FINDINGS_END in text
     data = json.loads((ROOT / "docs" / "findings.json").read_text())
     assert readme_section(text) == findings.readme_block(data)
-    assert data["findings"] and all(f["verdict"] in findings.VERDICTS for f in data["findings"])
+    assert data["findings"] and all(f["verdict"] in findings.VERDICTS + findings.MITIGATION_VERDICTS
+                                    for f in data["findings"])
+
+
+def _mitigation_summary(folder: Path, penalty: float, heldout_change: float):
+    """Uniform decay raises the training low-frequency loss by 1.0 from lambda 0 to 2; decay mode "mit" by
+    `penalty`, and changes the held-out average loss against uniform decay by `heldout_change` (3 seeds)."""
+    rows = []
+    for seed, noise in enumerate((0.01, -0.02, 0.015)):
+        for mode, lam in (("uniform", 0.0), ("uniform", 2.0), ("mit", 0.0), ("mit", 2.0)):
+            for split in ("train", "heldout"):
+                rise = 0.0 if lam == 0 else (1.0 if mode == "uniform" else penalty) + noise
+                held = heldout_change + noise if (mode, lam, split) == ("mit", 2.0, "heldout") else 0.0
+                row = {c: 0.0 for c in LM_SUMMARY.columns}
+                row.update({"lambda": lam, "seed": seed, "split": split, "decay_mode": mode, "corpus": "toy",
+                            "run": f"{mode}{lam}{seed}", "step": 10, "average_loss": 5.0 + held,
+                            "balanced_loss": 8.0 + rise, "high_freq_loss": 3.0, "low_freq_loss": 7.0 + rise})
+                rows.append(row)
+    atomic_write_csv(frame(LM_SUMMARY, rows), folder / "lm" / "summary.csv")
+
+
+@pytest.mark.parametrize("penalty, heldout_change, verdict", [
+    (0.1, -0.05, "removes the penalty and keeps the held-out benefit"), (0.1, 0.3, "removes the penalty"),
+    (0.9, -0.05, "keeps the held-out benefit"), (0.9, 0.3, "neither")])
+def test_the_mitigation_verdict_flips_with_the_penalty_and_the_heldout_change(tmp_path, penalty, heldout_change,
+                                                                              verdict):
+    _mitigation_summary(tmp_path, penalty, heldout_change)
+    (f,) = findings.mitigation_findings(tmp_path)
+    assert f["id"] == "lm_mitigation_mit" and f["verdict"] == verdict
+    assert f["uniform_penalty"] == pytest.approx(1.0 + np.mean([0.01, -0.02, 0.015]))
+    assert f["effect"] == pytest.approx(penalty - 1.0)  # mitigated minus uniform, training low-frequency loss
 
 
 @pytest.mark.parametrize("converged, change, verdict", [

@@ -138,7 +138,8 @@ def test_learning_speeds_on_a_hand_example():
 @pytest.mark.parametrize("mode", DECAY_MODES)
 def test_decay_groups_hold_every_parameter_once_and_respect_the_mode(preset, mode):
     model = build_model("tiny", V, 16, 0) if preset == "tiny" else _meta_model(preset)
-    groups = decay_groups(model, mode, 0.5)
+    vocab = model.get_input_embeddings().weight.shape[0]
+    groups = decay_groups(model, mode, 0.5, torch.ones(vocab) if mode == "freq-embed-out" else None)
     ids = [id(p) for g in groups for p in g["params"]]
     assert sorted(ids) == sorted({id(p) for p in model.parameters() if p.requires_grad})
     decayed = {id(p) for g in groups if g["weight_decay"] > 0 for p in g["params"]}
@@ -151,8 +152,10 @@ def test_decay_groups_hold_every_parameter_once_and_respect_the_mode(preset, mod
     assert (id(emb) in decayed) == (mode in ("all", "no-norm-bias"))
     # tied: the shared matrix is the embedding AND the output layer, so "no-embed" exempts it too
     assert (id(head) in decayed) == (mode in ("all", "no-norm-bias") or (mode == "no-embed" and not tied))
-    if mode == "no-embed-out":
+    if mode in ("no-embed-out", "freq-embed-out"):
         assert id(emb) not in decayed and id(head) not in decayed
+    by_row = {id(p) for g in groups if g.get("row_weight_decay") for p in g["params"]}
+    assert by_row == ({id(emb), id(head)} if mode == "freq-embed-out" else set())
 
 
 def test_tiny_model_runs_forward_and_the_seed_fixes_the_weights():
@@ -495,3 +498,27 @@ def test_two_cpu_ranks_under_torchrun_give_the_metrics_of_one_process_with_twice
     assert sorted(ddp["step"].unique()) == [0, 5, 10] and len(ddp) == 6
     pd.testing.assert_frame_equal(ddp, one, check_exact=False, rtol=1e-4)
     assert json.loads((tmp_path / "ddp" / "manifest.json").read_text())["world_size"] == 2
+
+
+def test_freq_decay_is_the_no_decay_step_then_each_token_row_shrunk_by_its_count(prepared):
+    """decay mode freq-embed-out: one step equals the no-embed-out step (same AdamW update) followed by
+    row k *= exp(-lr * lambda * n_k / mean(n)) on the (tied) embedding; every other parameter as no-embed-out."""
+    cpu = torch.device("cpu")
+    counts = np.bincount(prepared.train, minlength=V).astype(float)
+    batch = batch_at(prepared.train, TrainConfig(**BASE), 5)
+    models = {}
+    for mode in ("no-embed-out", "freq-embed-out"):
+        cfg = TrainConfig(**{**BASE, "decay_mode": mode, "weight_decay": 2.0, "warmup": 0})
+        model = build_model(cfg.preset, V, cfg.seq_len, 0)
+        opt = make_optimizer(model, cfg, cpu, counts=counts)
+        train_step(model, model, opt, batch, cfg, 5, 1, cpu)
+        models[mode] = _state(model)
+    emb = "model.embed_tokens.weight"
+    factor = torch.exp(-torch.tensor(lr_at(cfg, 5) * 2.0) * torch.as_tensor(counts / counts.mean()).float())
+    torch.testing.assert_close(models["freq-embed-out"][emb], models["no-embed-out"][emb] * factor[:, None],
+                               rtol=1e-6, atol=1e-9)
+    assert (factor[counts == 0] == 1).all() and factor.min() < 0.99  # unseen rows kept, frequent ones shrunk
+    others = [k for k in models["no-embed-out"] if k not in (emb, "lm_head.weight")]
+    assert all(torch.equal(models["freq-embed-out"][k], models["no-embed-out"][k]) for k in others)
+    with pytest.raises(InputError, match="needs the training counts"):
+        make_optimizer(model, cfg, cpu)

@@ -59,23 +59,25 @@ def _lm_folder(lm: Path, rng, seeds=(0, 1), vocab=300):
     per_token.csv.gz (through the run schemas), then token_stats (lm_experiments.stats), config.json (the
     sweep's record) and summary.csv, learning_speed.csv, table1.csv/.md (lm_experiments.sweep.collect)."""
     cfg = SweepConfig(name="tiny", corpus="toy", vocab_size=vocab, lambdas=LAMS, seeds=seeds,
-                      train={"preset": "tiny", "steps": STEPS[-1]})
+                      decay_modes=("no-norm-bias", "freq-embed-out"), train={"preset": "tiny", "steps": STEPS[-1]})
     counts = np.sort(rng.zipf(1.5, vocab).astype(float))[::-1]
     ids = np.arange(vocab)
-    for lam in LAMS:
-        for seed in seeds:
-            run = lm / "runs" / run_name(lam, seed, "no-norm-bias")
-            rows = [{"step": step, "split": split, **_metrics(lam, seed, step, counts), "n_tokens": 1000}
-                    for step in STEPS for split in ("train", "heldout")]
-            atomic_write_csv(frame(LM_RUN_METRICS, rows), run / LM_RUN_METRICS.name)
-            rate = rng.uniform(0.05, 0.5, vocab) / (1 + lam)
-            rate[counts < RISING_BELOW] = -0.05  # the rarest tokens' loss rises: a negative learning speed
-            tokens = [{"step": step, "split": split, "token_id": ids, "count": counts,
-                       "loss": (1 + 5 / counts ** 0.3) * (0.2 + 0.8 * np.exp(-rate * step))}
-                      for step in STEPS for split in ("train", "heldout")]
-            atomic_write_csv(frame(LM_RUN_PER_TOKEN, pd.concat([pd.DataFrame(t) for t in tokens])),
-                             run / LM_RUN_PER_TOKEN.name)
-            atomic_write_json(run / "done.json", {"steps": STEPS[-1]})  # finished (collect reads finished runs)
+    for mode, lam, seed in ((m, lam, s) for m in cfg.decay_modes for lam in LAMS for s in seeds):
+        if lam == 0 and mode != cfg.decay_modes[0]:
+            continue  # lambda 0: one run serves every decay mode
+        run = lm / "runs" / run_name(lam, seed, mode)
+        mitigated = 0.5 if mode == "freq-embed-out" else 1.0  # the mitigation halves the effect of lambda
+        rows = [{"step": step, "split": split, **_metrics(lam * mitigated, seed, step, counts), "n_tokens": 1000}
+                for step in STEPS for split in ("train", "heldout")]
+        atomic_write_csv(frame(LM_RUN_METRICS, rows), run / LM_RUN_METRICS.name)
+        rate = rng.uniform(0.05, 0.5, vocab) / (1 + lam)
+        rate[counts < RISING_BELOW] = -0.05  # the rarest tokens' loss rises: a negative learning speed
+        tokens = [{"step": step, "split": split, "token_id": ids, "count": counts,
+                   "loss": (1 + 5 / counts ** 0.3) * (0.2 + 0.8 * np.exp(-rate * step))}
+                  for step in STEPS for split in ("train", "heldout")]
+        atomic_write_csv(frame(LM_RUN_PER_TOKEN, pd.concat([pd.DataFrame(t) for t in tokens])),
+                         run / LM_RUN_PER_TOKEN.name)
+        atomic_write_json(run / "done.json", {"steps": STEPS[-1]})  # finished (collect reads finished runs)
     atomic_write_json(lm / "config.json", claim_result_folder(lm, cfg.to_dict()))
     atomic_write_csv(stats.token_table(counts), lm / LM_TOKEN_STATS.name)
     atomic_write_json(lm / "token_stats.json", stats.mass_cuts(counts))
@@ -157,7 +159,7 @@ def test_fig1_title_states_each_folders_group_sizes(results):
 def test_fig5_states_negative_speed_shares_among_all_and_measurable_tokens(results, tmp_path):
     speed = pd.read_csv(results / "lm" / "learning_speed.csv")
     np.testing.assert_array_equal(speed["measurable"], speed["eval_count"] >= 20)
-    first = speed[(speed["seed"] == 0) & (speed["lambda"] == 0.0)]
+    first = speed[(speed["seed"] == 0) & (speed["lambda"] == 0.0) & (speed["decay_mode"] == "no-norm-bias")]
     f = fig5.negative_shares(first)
     # the fixture's rising curves are the rarest tokens: negative speeds exist, none of them measurable
     assert f["all"] == pytest.approx((first["train_count"] < RISING_BELOW).mean()) and f["all"] > 0
@@ -246,7 +248,7 @@ def test_report_lists_what_it_could_not_make(results, tmp_path, monkeypatch):
     def skipped(results, out):
         raise InputError("skipped in this test")
 
-    for name in ("fig1", "fig2", "fig3", "fig4", "fig5", "table1", "theory_corpus"):  # keep it quick
+    for name in ("fig1", "fig2", "fig3", "fig4", "fig5", "table1", "mitigation", "theory_corpus"):  # keep it quick
         monkeypatch.setitem(FIGURES, name, FIGURES[name]._replace(make=skipped))
     done = build_report(results, tmp_path / "r")
     assert set(done["made"]) == {"theory"}
@@ -262,7 +264,7 @@ def test_report_without_lm_lists_the_lm_figures_as_not_made(results, tmp_path):
 
     shutil.rmtree(results / "lm")
     done = build_report(results, tmp_path / "r")
-    assert {"fig1", "fig2", "fig3", "fig4", "fig5", "table1"} <= set(done["missing"])
+    assert {"fig1", "fig2", "fig3", "fig4", "fig5", "table1", "mitigation"} <= set(done["missing"])
     assert all("lm/summary.csv" in v for k, v in done["missing"].items() if k.startswith("fig"))
     assert {"theory", "simulations", "languages"} <= set(done["made"])
 
@@ -340,7 +342,7 @@ def test_docs_writes_small_headline_pngs_the_findings_and_the_readme_list(built,
     readme.write_text(f"# x\n\n{docs.FINDINGS_START}\n- old line\n{docs.FINDINGS_END}\n\nkept\n")
     paths = docs.make(built[0], tmp_path / "docs", width=400)
     pngs = [p for p in paths if p.suffix == ".png"]
-    assert len(pngs) == 4 and all(max(Image.open(p).size) <= 400 for p in pngs)
+    assert len(pngs) == len(docs.HEADLINE) == 5 and all(max(Image.open(p).size) <= 400 for p in pngs)
     data = json.loads((tmp_path / "docs" / "findings.json").read_text())
     text = readme.read_text()
     assert docs.readme_section(text) == findings.readme_block(data) and "old line" not in text
