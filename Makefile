@@ -41,6 +41,7 @@ endif
 reproduce: venv
 	$(PY) -m theory verify --out $(OUT)/theory
 	$(PY) -m simulations run --config $(SIM_CONFIG) --device $(SIM_DEVICE) --out $(OUT)/simulations
+	$(PY) -m simulations mitigation --config $(SIM_CONFIG) --device $(SIM_DEVICE) --out $(OUT)/sim_mitigation
 	$(PY) -m simulations languages --out $(OUT)/languages
 	$(PY) -m lm_experiments stats --sizes 1000,2000,4000,8000,16000,32000 --out $(OUT)/lm_stats
 	$(PY) -m lm_experiments sweep --config $(LM_CONFIG) --out $(OUT)/$(LM_OUT)

@@ -1,9 +1,12 @@
-"""Mitigation figure: what each decay mode does to the losses, against no decay at all.
+"""Mitigation figures: what each decay mode (LM) or decay scheme (simulations) does to the losses, against no
+decay at all.
 
 Bars: for each decay mode of the first LM sweep folder, the change of the low-frequency, class-balanced,
 average and high-frequency loss from lambda 0 to the largest lambda (paired by seed), mean with its 95%
 t-interval over seeds (findings.t_interval); train and held-out panels. Lambda 0 is the same run for every
 mode (nothing is decayed). Data: <lm folder>/summary.csv (lambda, seed, split, decay_mode and the four losses).
+make_sims: the same bars for simulations/mitigation.py, one panel per model x optimizer, schemes against the
+lambda = 0 scheme "none"; low/high by cumulative mass. Data: sim_mitigation/mitigation.csv.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import numpy as np
 
 from plumbing.errors import InputError
 
-from .common import lm_dirs, lm_summary, save
+from plumbing.schemas import SIM_MITIGATION
+
+from .common import lm_dirs, lm_summary, read_csv, save
 from .findings import t_interval
 
 NAME = "fig_mitigation"
@@ -68,3 +73,45 @@ def make(results: Path, out: Path) -> list[Path]:
     fig.suptitle(f"{folder.name}: what each decay mode costs the rare tokens")
     fig.tight_layout()
     return save(fig, out, NAME)
+
+
+SIM_NAME = "fig_mitigation_simulations"
+SIM_CAPTION = ("Mitigations in the simulations — change of each loss from lambda 0 to the same lambda under each "
+               "decay scheme (uniform; output rows decayed by class count; MLP: classifier not decayed), mean and "
+               "95% t-interval over 3 seeds; low/high split by cumulative mass.")
+SIM_METRICS = (("low_mass_loss", "low"), ("balanced_loss", "balanced"), ("average_loss", "average"),
+               ("high_mass_loss", "high"))
+
+
+def sim_inputs(results: Path) -> list[Path]:
+    return [results / "sim_mitigation" / SIM_MITIGATION.name]
+
+
+def make_sims(results: Path, out: Path) -> list[Path]:
+    (path,) = sim_inputs(results)
+    cols = tuple(c for c, _ in SIM_METRICS)
+    df = read_csv(path, SIM_MITIGATION.pick("model", "optimizer", "scheme", "seed", *cols), cols)
+    combos = list(dict.fromkeys(zip(df["model"], df["optimizer"])))
+    fig, axes = plt.subplots(1, len(combos), figsize=(3.3 * len(combos), 3.6), sharey=False, squeeze=False)
+    x = np.arange(len(SIM_METRICS))
+    for ax, (model, opt) in zip(axes[0], combos):
+        g = df[(df["model"] == model) & (df["optimizer"] == opt)]
+        none = g[g["scheme"] == "none"].set_index("seed")
+        schemes = [sc for sc in dict.fromkeys(g["scheme"]) if sc != "none"]
+        width = 0.8 / max(len(schemes), 1)
+        for i, sc in enumerate(schemes):
+            t = g[g["scheme"] == sc].set_index("seed")
+            seeds = none.index.intersection(t.index)
+            c = np.array([[v if v is not None else m for v in (m, lo, hi)]
+                          for m, lo, hi in (t_interval((t.loc[seeds, col] - none.loc[seeds, col]).to_numpy(float))
+                                            for col in cols)])
+            ax.bar(x + (i - (len(schemes) - 1) / 2) * width, c[:, 0], width, label=sc,
+                   yerr=[c[:, 0] - c[:, 1], c[:, 2] - c[:, 0]], capsize=2)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xticks(x, [label for _, label in SIM_METRICS], fontsize=8)
+        ax.set_title(f"{model}, {opt}", fontsize=9)
+    axes[0][0].set_ylabel("loss change from lambda 0")
+    axes[0][-1].legend(fontsize=7, title="scheme", title_fontsize=7)
+    fig.suptitle("Simulations: what each decay scheme costs the rare classes")
+    fig.tight_layout()
+    return save(fig, out, SIM_NAME)

@@ -38,6 +38,8 @@ FIGURES = {
     "table1": Figure(table1.make, table1.inputs, table1.CAPTION, table1.DIFFERS, True),
     "mitigation": Figure(fig_mitigation.make, fig_mitigation.inputs, fig_mitigation.CAPTION, fig_mitigation.DIFFERS,
                          True),
+    "mitigation_simulations": Figure(fig_mitigation.make_sims, fig_mitigation.sim_inputs, fig_mitigation.SIM_CAPTION,
+                                     fig_mitigation.DIFFERS, False),
     "theory": Figure(theory_figs.make, theory_figs.inputs, theory_figs.CAPTION, theory_figs.DIFFERS, False),
     "theory_corpus": Figure(theory_corpus.make, theory_corpus.inputs, theory_corpus.CAPTION, theory_corpus.DIFFERS,
                             True),

@@ -98,6 +98,10 @@ SIM_ADAMW_VS_L2 = Schema("adamw_vs_l2.csv", (
 # the files of one finished (model, optimizer) part, concatenated into the top-level files of the same name
 SIM_PART_FILES = (SIM_SUMMARY, SIM_PER_CLASS, SIM_CURVES)
 LANGUAGES = Schema("languages.csv", ("language", "vocab_size", "share_below_p95_mass", "share_below_p99_count"))
+# `python -m simulations mitigation` (simulations/mitigation.py): per-class decay schemes next to uniform decay
+SIM_MITIGATION = Schema("mitigation.csv", ("model", "optimizer", "scheme", "lambda", "seed", "average_loss",
+                                           "balanced_loss", "low_freq_loss", "high_freq_loss", "low_mass_loss",
+                                           "high_mass_loss", "spread", "duality_gap"))
 
 # --- LM experiments (lm_experiments/train.py, sweep.py, stats.py, token_report.py) -------------------------
 # the metrics of one evaluation (lm_experiments.measure.summarize) that the sweep tabulates: two low/high

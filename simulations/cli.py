@@ -1,4 +1,4 @@
-"""`python -m simulations run | languages | figures | bench`.
+"""`python -m simulations run | mitigation | languages | figures | bench`.
 
 Contract (other tools read it): `run --out DIR` writes DIR/summary.csv with one row per (model, optimizer,
 lambda, seed) with the columns of plumbing.schemas.SIM_SUMMARY, among them model, optimizer, lambda, seed,
@@ -28,6 +28,14 @@ def main(argv=None) -> int:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--threads", default="1", help="torch CPU threads (default 1: the tensors are small, and on a "
                    "shared 2-core machine two threads made training steps 3-45x slower)")
+
+    p = sub.add_parser("mitigation", help="per-class decay schemes (rows by count, no classifier decay) next to "
+                                          "uniform decay, lbfgs and adamw, 3 seeds; certified where possible")
+    p.add_argument("--config", default="quick", help="preset (quick, full) or .toml/.json: its V, counts, lr, steps "
+                                                     "and largest lambdas are used")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("languages", help="low-frequency share of the vocabulary per wordfreq language")
     p.add_argument("--out", required=True, help="output folder")
@@ -61,6 +69,13 @@ def _dispatch(args) -> None:
             max_abs_diff_to_theory=("max_abs_diff_to_theory", "max"), converged=("converged", "sum"),
             runs=("converged", "size")).to_string())
         print(f"wrote {args.out}/summary.csv and figures")
+    elif args.command == "mitigation":
+        from .config import load_config
+        from .mitigation import run_mitigation
+
+        table = run_mitigation(load_config(args.config), args.out, args.device, progress=not args.no_progress)
+        print(table.groupby(["model", "optimizer", "scheme"], sort=False)[
+            ["balanced_loss", "low_mass_loss", "high_mass_loss", "average_loss", "duality_gap"]].mean().to_string())
     elif args.command == "languages":
         from .languages import write_languages
 

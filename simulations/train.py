@@ -43,6 +43,12 @@ class Batch:
     y: torch.Tensor | None = None  # (M,) labels
 
     squared: bool = False  # ufm-relu under lbfgs: params[1] is G with H = G * G
+    # per parameter: a run-wise multiplier of the decay (leading dimension R or 1), for per-class decay schemes
+    # (simulations.mitigation); it multiplies both the L2 term and adamw's decoupled decay. None: 1 everywhere
+    decay_mult: list | None = None
+
+    def mult(self, i: int):
+        return 1.0 if self.decay_mult is None else self.decay_mult[i]
 
     def features(self) -> torch.Tensor:
         return self.params[1] * self.params[1] if self.squared else self.params[1]
@@ -53,14 +59,16 @@ class Batch:
         for i, p in enumerate(self.params):
             q = self.features() if (self.squared and i == 1) else p
             lam = lambdas.view(-1, *([1] * (q.dim() - 1)))
-            total = total + 0.5 * (lam * self.decay_scale[i] * q * q).sum()
+            total = total + 0.5 * (lam * self.decay_scale[i] * self.mult(i) * q * q).sum()
         return total
 
     def run(self, r: int) -> "Batch":
         """Run r alone: a Batch of one run whose parameters are new leaf tensors (copies of run r's)."""
+        mult = None if self.decay_mult is None else [m[r:r + 1] if torch.is_tensor(m) and m.shape[0] > 1 else m
+                                                     for m in self.decay_mult]
         return Batch(self.model, [p[r:r + 1].detach().clone().requires_grad_(True) for p in self.params],
                      self.decay_scale, self.grad_scale, self.counts,
-                     None if self.X is None else self.X[r:r + 1], self.y, self.squared)
+                     None if self.X is None else self.X[r:r + 1], self.y, self.squared, mult)
 
     def per_sample_loss(self) -> torch.Tensor:
         """(R, M) cross-entropy of every sample (UFM: M = V collapsed samples, one per class)."""
@@ -211,7 +219,7 @@ def _first_order(batch, optimizer, lambdas, lr, marks, record, progress):
             for i, p in enumerate(params):
                 g = p.grad * batch.grad_scale[i]
                 # penalty gradient lambda * decay_scale * p, scaled like the data gradient
-                decay = lam[i] * p * batch.decay_scale[i] * batch.grad_scale[i]
+                decay = lam[i] * p * batch.decay_scale[i] * batch.grad_scale[i] * batch.mult(i)
                 if optimizer == "gd":
                     p -= lr * (g + decay)
                     continue
@@ -221,7 +229,7 @@ def _first_order(batch, optimizer, lambdas, lr, marks, record, progress):
                 v[i].mul_(b2).addcmul_(g, g, value=1 - b2)
                 upd = (m[i] / (1 - b1**step)) / ((v[i] / (1 - b2**step)).sqrt() + eps)
                 if optimizer == "adamw":
-                    upd = upd + lam[i] * p
+                    upd = upd + lam[i] * p * batch.mult(i)
                 p -= lr * upd
             if batch.model == "ufm-relu":
                 params[1].clamp_(min=0.0)

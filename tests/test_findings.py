@@ -165,3 +165,21 @@ def test_one_seed_of_the_simulations_counts_only_where_the_runs_reached_the_cert
     atomic_write_csv(frame(SIM_SUMMARY, rows), tmp_path / "simulations" / "summary.csv")
     (f,) = findings.simulation_findings(tmp_path)
     assert f["verdict"] == verdict and f["effect"] == pytest.approx(change)
+
+
+@pytest.mark.parametrize("scheme_rise, verdict", [(0.2, "removes the penalty"), (0.8, "neither")])
+def test_the_simulation_mitigation_verdict_flips_with_the_scheme_penalty(tmp_path, scheme_rise, verdict):
+    """uniform decay raises the low-frequency (mass split) loss by 1.0 over lambda 0; the scheme by scheme_rise."""
+    from plumbing.schemas import SIM_MITIGATION
+
+    rows = []
+    for seed, noise in enumerate((0.01, -0.02, 0.015)):
+        for scheme, rise in (("none", 0.0), ("uniform", 1.0), ("rows-by-count", scheme_rise)):
+            rows.append({"model": "ufm-relu", "optimizer": "lbfgs", "scheme": scheme, "lambda": 0.0 if rise == 0 else
+                         1e-3, "seed": seed, "average_loss": 1.0 + rise / 2, "balanced_loss": 2.0 + rise,
+                         "low_freq_loss": 3.0 + rise, "high_freq_loss": 1.0, "low_mass_loss": 3.0 + rise + noise * (rise > 0),
+                         "high_mass_loss": 1.0, "spread": rise, "duality_gap": float("nan")})
+    atomic_write_csv(frame(SIM_MITIGATION, rows), tmp_path / "sim_mitigation" / SIM_MITIGATION.name)
+    (f,) = findings.sim_mitigation_findings(tmp_path)
+    assert f["id"] == "sim_mitigation_ufm-relu_lbfgs_rows-by-count" and f["verdict"] == verdict
+    assert f["effect"] == pytest.approx(scheme_rise - 1.0, abs=1e-9)

@@ -99,6 +99,11 @@ def _make_results(r: Path, sim_grid_dir: Path, theory_verify_dir: Path) -> Path:
     # simulations: a tiny real grid (tests/conftest.py); languages: the real writer on two small word lists
     shutil.copytree(sim_grid_dir, r / "simulations")
     write_languages(r / "languages", ["lv", "ms"], progress=False)
+    from simulations.config import SimConfig
+    from simulations.mitigation import run_mitigation  # the real writer on a tiny grid
+
+    run_mitigation(SimConfig(V=6, steps={"lbfgs": 40, "adamw": 100}, checkpoints=2), r / "sim_mitigation",
+                   progress=False)
     _lm_folder(r / "lm", rng)
     write_corpus(str(r / "lm" / "token_stats.csv"), str(r / "theory_corpus"))  # `python -m theory corpus`
     return r
@@ -248,7 +253,8 @@ def test_report_lists_what_it_could_not_make(results, tmp_path, monkeypatch):
     def skipped(results, out):
         raise InputError("skipped in this test")
 
-    for name in ("fig1", "fig2", "fig3", "fig4", "fig5", "table1", "mitigation", "theory_corpus"):  # keep it quick
+    for name in ("fig1", "fig2", "fig3", "fig4", "fig5", "table1", "mitigation", "mitigation_simulations",
+                 "theory_corpus"):  # keep it quick
         monkeypatch.setitem(FIGURES, name, FIGURES[name]._replace(make=skipped))
     done = build_report(results, tmp_path / "r")
     assert set(done["made"]) == {"theory"}

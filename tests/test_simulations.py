@@ -330,3 +330,44 @@ def test_cli_run_writes_summary_and_figures(tmp_path):
                  "theory_gap.png", "per_class_vs_frequency_l2.png", "per_class_vs_frequency_adamw.png",
                  "learning_speed_adamw.png"):
         assert (out / name).stat().st_size > 0, name
+
+
+def test_mitigation_schemes_decay_the_output_rows_by_count_and_the_penalty_follows(tmp_path):
+    """simulations.mitigation: rows-by-count multiplies the decay of output row k by n_k / mean(n) (both in the L2
+    penalty and in adamw's decoupled step), no-classifier by 0, and the whole grid writes one row per run."""
+    import torch
+
+    from plumbing.schemas import SIM_MITIGATION
+    from simulations.config import SimConfig
+    from simulations.mitigation import SEEDS, decay_mult, run_mitigation, schemes_of
+    from simulations.train import build
+
+    counts = np.array([20.0, 8, 3, 1])
+    runs = [("uniform", 0), ("rows-by-count", 0), ("no-classifier", 0)]
+    for model, out_param in (("ufm-unconstrained", 0), ("mlp", 1)):
+        batch = build(model, counts, [0, 0, 0], 4, 3, 5, 0.5)
+        mult = decay_mult(batch, model, runs, counts)
+        rows = mult[out_param][:, :, 0]
+        np.testing.assert_allclose(rows[0].numpy(), 1.0)
+        np.testing.assert_allclose(rows[1].numpy(), counts / counts.mean())
+        np.testing.assert_allclose(rows[2].numpy(), 0.0)
+        assert all(torch.all(m == 1) for i, m in enumerate(mult) if i != out_param)
+        batch.decay_mult = mult
+        lam = torch.tensor([0.1, 0.1, 0.1], dtype=torch.float64)
+        p = batch.params[out_param]  # the penalty of run r is lambda/2 sum_k mult_k scale ||row k||^2
+        scale = batch.decay_scale[out_param]
+        want = sum(0.5 * 0.1 * float((rows[r][:, None] * scale * p[r] ** 2).sum()) for r in range(3))
+        other = sum(0.5 * 0.1 * float((batch.decay_scale[i] * q * q).sum())
+                    for i, q in enumerate(batch.params) if i != out_param)
+        assert float(batch.penalty(lam)) == pytest.approx(want + other, rel=1e-12)
+    cfg = SimConfig(V=6, steps={"lbfgs": 60, "adamw": 150}, checkpoints=2)
+    table = run_mitigation(cfg, tmp_path / "m", progress=False)
+    assert list(table.columns) == list(SIM_MITIGATION.columns)
+    assert len(table) == len(SEEDS) * (2 * 3 * 2 + 4 * 2)  # ufm models: 3 schemes, mlp: 4; two optimizers
+    assert set(schemes_of("mlp")) == set(table[table["model"] == "mlp"]["scheme"])
+    certified = table[(table["model"] == "ufm-unconstrained") & (table["optimizer"] == "lbfgs") &
+                      table["scheme"].isin(["uniform", "rows-by-count"])]
+    assert certified["duality_gap"].notna().all() and (certified["duality_gap"] >= -1e-12).all()
+    assert table[~table.index.isin(certified.index)]["duality_gap"].isna().all()
+    none = table[table["scheme"] == "none"]
+    assert (none["lambda"] == 0).all() and (table[table["scheme"] != "none"]["lambda"] > 0).all()
