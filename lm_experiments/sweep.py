@@ -147,19 +147,20 @@ PRESETS = {
     # Real scale in one device window (9 minutes of one H100; `--budget-minutes 9`): the openelm-270m-like model
     # (271M parameters at vocab 32k), batch 64 x 128 = 8,192 tokens a step, bf16, torch.compile once per process.
     # Planned from the figures measured on one H100 (41 ms/step compiled, 69 eager; about 30-60 s to compile):
-    # 20 runs (2 regimes x 2 seeds x [lambda 0 + lambdas 1, 2 in both decay modes]) of 400 steps = 16.4 s of
-    # steps, ~1 s of evaluation (5 x 2 x <= 131k tokens) and ~2-3 s of writing per-token files: ~21 s a run,
-    # ~7.0 min for all, +1 min compile and start = ~8 min; runs are ordered so that a stop at the budget keeps
-    # whole comparisons. lr 5e-4 (not tuned on a GPU: no measurement yet), 40 warmup steps, cosine to 10%.
-    # Regimes: `corpus` trains on the whole mixed corpus (3.69M tokens: 400 steps see 3.3M, underfit);
-    # `memorised` on its first 65,536 tokens (50 passes: the lambda = 0 model is meant to fit them, as the
+    # 28 runs (2 regimes x 2 seeds x [lambda 0 + lambdas 1, 2 in three decay modes: uniform and the two
+    # mitigations]) of 300 steps = 12.3 s of steps, ~1 s of evaluation (5 x 2 x <= 131k tokens) and ~2-3 s of
+    # writing per-token files: ~16 s a run, ~7.6 min for all, +1 min compile and start = ~8.6 min; runs are
+    # ordered so that a stop at the budget keeps whole comparisons (the seed-1 mitigation runs come last).
+    # lr 5e-4 (not tuned on a GPU: no measurement yet), 30 warmup steps, cosine to 10%.
+    # Regimes: `corpus` trains on the whole mixed corpus (3.69M tokens: 300 steps see 2.5M, underfit);
+    # `memorised` on its first 65,536 tokens (37 passes: the lambda = 0 model is meant to fit them, as the
     # paper's Table 1 model does, training loss 0.05), both measured on training data and held-out text.
     # Checkpoints only when the budget stops a run (3.25 GB each; deleted once the run is done).
     "gpu-270m": SweepConfig(
         name="gpu-270m", corpus="mixed", vocab_size=32000, lambdas=(0.0, 1.0, 2.0), seeds=(0, 1),
-        decay_modes=("no-norm-bias", "no-embed-out"),
+        decay_modes=("no-norm-bias", "no-embed-out", "freq-embed-out"),
         train={"preset": "openelm-270m-like", "device": "cuda", "bf16": True, "compile": True, "batch_size": 64,
-               "seq_len": 128, "steps": 400, "lr": 5e-4, "warmup": 40, "eval_every": 100, "checkpoint_every": 400,
+               "seq_len": 128, "steps": 300, "lr": 5e-4, "warmup": 30, "eval_every": 75, "checkpoint_every": 300,
                "eval_tokens": 131072},
         regimes={"memorised": {"train_tokens": 65536}, "corpus": {}}),
 }
