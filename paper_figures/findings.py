@@ -204,13 +204,15 @@ def lm_findings(results: Path, folder: str = "lm") -> list[dict]:
 
 
 MITIGATION_VERDICTS = ("removes the penalty and keeps the held-out benefit", "removes the penalty",
-                       "keeps the held-out benefit", "neither")
+                       "keeps the held-out benefit", "neither", "no penalty to remove; keeps the held-out benefit",
+                       "no penalty to remove")
 MITIGATION_RULE = ("a decay mode m against uniform decay (the sweep's first mode) at the largest lambda, paired by "
                    "seed, 95% t-intervals: m REMOVES THE PENALTY if the upper end of the interval of the training "
                    "low-frequency penalty under m, low_m(lambda) - low(0), is below half the mean penalty under "
-                   "uniform decay, low_u(lambda) - low(0); m KEEPS THE HELD-OUT BENEFIT if the upper end of the "
-                   "interval of heldout average_m(lambda) - heldout average_u(lambda) is <= 0 (no worse than uniform "
-                   "decay on held-out text)")
+                   "uniform decay, low_u(lambda) - low(0) -- unless that uniform penalty's interval does not lie "
+                   "above 0, when there is NO PENALTY TO REMOVE; m KEEPS THE HELD-OUT BENEFIT if the upper end of "
+                   "the interval of heldout average_m(lambda) - heldout average_u(lambda) is <= 0 (no worse than "
+                   "uniform decay on held-out text)")
 
 
 def mitigation_findings(results: Path, folder: str = "lm") -> list[dict]:
@@ -236,12 +238,16 @@ def mitigation_findings(results: Path, folder: str = "lm") -> list[dict]:
     out = []
     for mode in modes[1:]:
         zero_tr, base_tr, m_tr = rows(base, lam0, "train"), rows(base, hi, "train"), rows(mode, hi, "train")
-        base_pen, _, _ = t_interval(diff(base_tr, zero_tr, "low_freq_loss"))
+        base_pen, base_pen_lo, _ = t_interval(diff(base_tr, zero_tr, "low_freq_loss"))
         m_pen, _, m_pen_hi = t_interval(diff(m_tr, zero_tr, "low_freq_loss"))
         held, held_lo, held_hi = t_interval(diff(rows(mode, hi, "heldout"), rows(base, hi, "heldout"), "average_loss"))
-        removes = m_pen_hi is not None and m_pen_hi < 0.5 * base_pen
+        penalty = base_pen_lo is not None and base_pen_lo > 0
+        removes = penalty and m_pen_hi is not None and m_pen_hi < 0.5 * base_pen
         keeps = held_hi is not None and held_hi <= 0
-        verdict = MITIGATION_VERDICTS[0 if removes and keeps else 1 if removes else 2 if keeps else 3]
+        if not penalty:
+            verdict = MITIGATION_VERDICTS[4 if keeps else 5]
+        else:
+            verdict = MITIGATION_VERDICTS[0 if removes and keeps else 1 if removes else 2 if keeps else 3]
         changes = {}
         for split in ("train", "heldout"):
             for col in ("low_freq_loss", "balanced_loss", "high_freq_loss", "average_loss"):
@@ -252,7 +258,8 @@ def mitigation_findings(results: Path, folder: str = "lm") -> list[dict]:
             f"{folder}_mitigation_{mode}", f"Decay mode {mode} removes the rare-token penalty of weight decay and "
             "keeps its held-out benefit (ours; the paper proposes no mitigation).",
             f"change of the training low-frequency loss, {mode} minus uniform decay ({base}), at lambda {hi:g}",
-            [rel], d, sign=-1, mode=mode, lambda_compared=hi, uniform_penalty=base_pen, mitigated_penalty=m_pen,
+            [rel], d, sign=-1, mode=mode, lambda_compared=hi, uniform_penalty=base_pen,
+            uniform_penalty_low=base_pen_lo, mitigated_penalty=m_pen,
             mitigated_penalty_high=m_pen_hi, heldout_average_change=held, heldout_average_low=held_lo,
             heldout_average_high=held_hi, changes_vs_uniform=changes)
         f["verdict"], f["rule"] = verdict, MITIGATION_RULE
@@ -307,6 +314,8 @@ def learning_speed_finding(results: Path, folder: str = "lm") -> list[dict]:
     path = results / folder / "learning_speed.csv"
     df = read_csv(path, columns=("lambda", "seed", "token_id", "train_count", "learning_speed"),
                   numeric=("lambda", "train_count", "learning_speed"))
+    if "decay_mode" in df.columns:  # lambda 0 is one run listed under every decay mode: take the first mode's rows
+        df = df[df["decay_mode"] == df["decay_mode"].iloc[0]]
     keep = df["measurable"].astype(str).str.lower().isin(["true", "1"]) if "measurable" in df.columns else \
         pd.Series(True, index=df.index)
     lam0 = df["lambda"].min()

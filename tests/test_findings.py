@@ -119,14 +119,14 @@ def test_the_readme_findings_are_the_committed_findings():
                                     for f in data["findings"])
 
 
-def _mitigation_summary(folder: Path, penalty: float, heldout_change: float):
-    """Uniform decay raises the training low-frequency loss by 1.0 from lambda 0 to 2; decay mode "mit" by
+def _mitigation_summary(folder: Path, penalty: float, heldout_change: float, uniform: float = 1.0):
+    """Uniform decay raises the training low-frequency loss by `uniform` from lambda 0 to 2; decay mode "mit" by
     `penalty`, and changes the held-out average loss against uniform decay by `heldout_change` (3 seeds)."""
     rows = []
     for seed, noise in enumerate((0.01, -0.02, 0.015)):
         for mode, lam in (("uniform", 0.0), ("uniform", 2.0), ("mit", 0.0), ("mit", 2.0)):
             for split in ("train", "heldout"):
-                rise = 0.0 if lam == 0 else (1.0 if mode == "uniform" else penalty) + noise
+                rise = 0.0 if lam == 0 else (uniform if mode == "uniform" else penalty) + noise
                 held = heldout_change + noise if (mode, lam, split) == ("mit", 2.0, "heldout") else 0.0
                 row = {c: 0.0 for c in LM_SUMMARY.columns}
                 row.update({"lambda": lam, "seed": seed, "split": split, "decay_mode": mode, "corpus": "toy",
@@ -136,16 +136,17 @@ def _mitigation_summary(folder: Path, penalty: float, heldout_change: float):
     atomic_write_csv(frame(LM_SUMMARY, rows), folder / "lm" / "summary.csv")
 
 
-@pytest.mark.parametrize("penalty, heldout_change, verdict", [
-    (0.1, -0.05, "removes the penalty and keeps the held-out benefit"), (0.1, 0.3, "removes the penalty"),
-    (0.9, -0.05, "keeps the held-out benefit"), (0.9, 0.3, "neither")])
-def test_the_mitigation_verdict_flips_with_the_penalty_and_the_heldout_change(tmp_path, penalty, heldout_change,
-                                                                              verdict):
-    _mitigation_summary(tmp_path, penalty, heldout_change)
+@pytest.mark.parametrize("uniform, penalty, heldout_change, verdict", [
+    (1.0, 0.1, -0.05, "removes the penalty and keeps the held-out benefit"), (1.0, 0.1, 0.3, "removes the penalty"),
+    (1.0, 0.9, -0.05, "keeps the held-out benefit"), (1.0, 0.9, 0.3, "neither"),
+    (-0.5, 0.1, -0.05, "no penalty to remove; keeps the held-out benefit"), (-0.5, 0.1, 0.3, "no penalty to remove")])
+def test_the_mitigation_verdict_flips_with_the_penalty_and_the_heldout_change(tmp_path, uniform, penalty,
+                                                                              heldout_change, verdict):
+    _mitigation_summary(tmp_path, penalty, heldout_change, uniform)
     (f,) = findings.mitigation_findings(tmp_path)
     assert f["id"] == "lm_mitigation_mit" and f["verdict"] == verdict
-    assert f["uniform_penalty"] == pytest.approx(1.0 + np.mean([0.01, -0.02, 0.015]))
-    assert f["effect"] == pytest.approx(penalty - 1.0)  # mitigated minus uniform, training low-frequency loss
+    assert f["uniform_penalty"] == pytest.approx(uniform + np.mean([0.01, -0.02, 0.015]))
+    assert f["effect"] == pytest.approx(penalty - uniform)  # mitigated minus uniform, training low-frequency loss
 
 
 @pytest.mark.parametrize("converged, change, verdict", [
@@ -183,3 +184,19 @@ def test_the_simulation_mitigation_verdict_flips_with_the_scheme_penalty(tmp_pat
     (f,) = findings.sim_mitigation_findings(tmp_path)
     assert f["id"] == "sim_mitigation_ufm-relu_lbfgs_rows-by-count" and f["verdict"] == verdict
     assert f["effect"] == pytest.approx(scheme_rise - 1.0, abs=1e-9)
+
+
+def test_learning_speed_counts_each_token_once_when_several_decay_modes_share_lambda_zero(tmp_path):
+    from plumbing.schemas import LM_LEARNING_SPEED
+
+    rows = []
+    for mode in ("no-norm-bias", "freq-embed-out"):  # the sweep lists the shared lambda-0 run under both modes
+        for seed in (0, 1):
+            for tok in range(30):
+                rows.append({"decay_mode": mode, "lambda": 0.0, "seed": seed, "token_id": tok, "train_count": tok + 1,
+                             "pow3_bin": 0, "eval_count": 25, "measurable": True,
+                             "learning_speed": 0.01 * tok - (0.1 if tok < 3 else 0.0)})
+    atomic_write_csv(frame(LM_LEARNING_SPEED, rows), tmp_path / "lm" / LM_LEARNING_SPEED.name)
+    (f,) = findings.learning_speed_finding(tmp_path)
+    assert f["tokens_per_seed"] == 30 and f["measurable_tokens_per_seed"] == 30 and f["n"] == 2
+    assert f["share_negative_speed"] == pytest.approx(3 / 30)
