@@ -371,3 +371,27 @@ def test_mitigation_schemes_decay_the_output_rows_by_count_and_the_penalty_follo
     assert table[~table.index.isin(certified.index)]["duality_gap"].isna().all()
     none = table[table["scheme"] == "none"]
     assert (none["lambda"] == 0).all() and (table[table["scheme"] != "none"]["lambda"] > 0).all()
+
+
+def test_lbfgs_preconditioned_features_are_the_same_model_and_the_lambda_path_reaches_every_optimum():
+    """L-BFGS trains G = H diag(sqrt n) (ufm-relu: H = G*G / sqrt n): the features, the data loss and the penalty
+    are those of H itself; and the bench's lambda path reaches all 8 certified optima at small V."""
+    import torch
+
+    from simulations.bench import LAMBDAS, bench_path
+    from simulations.train import Batch, build
+
+    counts = np.array([20.0, 8, 3, 1, 1])
+    lam = torch.tensor([0.01], dtype=torch.float64)
+    for model in ("ufm-unconstrained", "ufm-relu"):
+        plain = build(model, counts, [0], 5, 1, 1, 0.0)
+        W, H = plain.params
+        scale = plain.counts.sqrt().view(1, 1, -1)
+        G = (H * scale).sqrt() if model == "ufm-relu" else H * scale
+        pre = Batch(model, [W, G], plain.decay_scale, plain.grad_scale, plain.counts, squared=model == "ufm-relu",
+                    feature_scale=scale)
+        torch.testing.assert_close(pre.features(), H, rtol=1e-12, atol=1e-14)
+        assert float(pre.penalty(lam)) == pytest.approx(float(plain.penalty(lam)), rel=1e-12)
+        assert float(pre.data_loss()) == pytest.approx(float(plain.data_loss()), rel=1e-12)
+    r = bench_path(20, max_seconds=60)
+    assert r["reached"] and r["lambdas_reached"] == len(LAMBDAS) and r["max_abs_diff"] <= 1e-3
