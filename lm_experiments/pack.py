@@ -66,7 +66,7 @@ def pack(sweep: str | Path, out: str | Path, per_token_cap_mib: float = 16.0) ->
     for reg in _regimes(sweep):
         rel = reg.relative_to(sweep)
         for name in PER_REGIME:
-            if (reg / name).is_file():
+            if (reg / name).is_file() and out / rel / name not in written:  # one regime: config.json is TOP's
                 _copy(reg / name, out / rel / name, written)
         if (reg / "learning_speed.csv").is_file():
             atomic_write_bytes(out / rel / "learning_speed.csv.gz",

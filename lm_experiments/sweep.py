@@ -109,10 +109,9 @@ class SweepConfig:
             if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", str(name)) or name in ("data", "runs"):
                 raise InputError(f"regime name {name!r} must be lower-case letters, digits and '-' (a folder name), "
                                  "not 'data' or 'runs'")
-        for sub in self.by_regime().values():
-            sub.train_config(sub.lambdas[0], sub.seeds[0], sub.decay_modes[0])
-        for mode in self.decay_modes:  # validated by TrainConfig itself
-            self.train_config(self.lambdas[0], self.seeds[0], mode)
+        for sub in self.by_regime().values():  # every regime's train block with every decay mode, by TrainConfig
+            for mode in self.decay_modes:
+                sub.train_config(self.lambdas[0], self.seeds[0], mode)
 
     def by_regime(self) -> dict:
         """{regime: the one-regime SweepConfig of it}; {"": self} when there are no regimes."""

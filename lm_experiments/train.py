@@ -50,8 +50,7 @@ from .model import DECAY_MODES, PRESETS, build_model, flops_per_token, n_params
 from .step import autocast, lr_at, make_optimizer, prepare_device, train_step
 
 __all__ = ["RESUMABLE_CHANGES", "TrainConfig", "batch_at", "evaluate", "lr_at", "ranks_agree", "train_run",
-           "training_counts",
-           "training_ids"]  # lr_at: from .step
+           "training_counts", "training_ids"]  # lr_at: from .step
 
 # config fields that may change between an interrupted run and its resumption (they do not change the maths
 # of a CPU run; moving a run between devices is allowed on purpose)

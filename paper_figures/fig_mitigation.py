@@ -3,7 +3,7 @@ decay at all.
 
 Bars: for each decay mode of the first LM sweep folder, the change of the low-frequency, class-balanced,
 average and high-frequency loss from lambda 0 to the largest lambda (paired by seed), mean with its 95%
-t-interval over seeds (findings.t_interval); train and held-out panels. Lambda 0 is the same run for every
+t-interval over seeds (findings.t_interval, findings.paired_by_seed); train and held-out panels. Lambda 0 is the same run for every
 mode (nothing is decayed). Data: <lm folder>/summary.csv (lambda, seed, split, decay_mode and the four losses).
 make_sims: the same bars for simulations/mitigation.py, one panel per model x optimizer, schemes against the
 lambda = 0 scheme "none"; low/high by cumulative mass. Data: sim_mitigation/mitigation.csv.
@@ -21,7 +21,7 @@ from plumbing.errors import InputError
 from plumbing.schemas import SIM_MITIGATION
 
 from .common import lm_dirs, lm_summary, read_csv, save
-from .findings import t_interval
+from .findings import paired_by_seed, t_interval
 
 NAME = "fig_mitigation"
 CAPTION = ("Mitigations — change of each loss from no weight decay to the largest lambda, per decay mode "
@@ -36,17 +36,25 @@ def inputs(results: Path) -> list[Path]:
     return [lm_dirs(results)[0] / "summary.csv"]
 
 
-def changes(s, mode: str, split: str, lam_hi: float) -> list[tuple[float, float, float]]:
-    """[(mean, low, high)] per METRICS entry: metric(mode, lam_hi) - metric(lambda 0), paired by seed."""
-    lam0 = s["lambda"].min()
-    zero = s[(s["lambda"] == lam0) & (s["split"] == split) & (s["decay_mode"] == mode)].set_index("seed")
-    hi = s[(s["lambda"] == lam_hi) & (s["split"] == split) & (s["decay_mode"] == mode)].set_index("seed")
-    seeds = zero.index.intersection(hi.index)
+def changes(a, b, metrics: tuple) -> np.ndarray:
+    """(len(metrics), 3): per metric, mean, low and high of the 95% t-interval of a - b paired by seed (a and b
+    indexed by seed; one seed: low = high = mean)."""
     out = []
-    for col, _ in METRICS:
-        m, lo, up = t_interval((hi.loc[seeds, col] - zero.loc[seeds, col]).to_numpy(float))
+    for col, _ in metrics:
+        m, lo, up = t_interval(paired_by_seed(a, b, col))
         out.append((m, m if lo is None else lo, m if up is None else up))
-    return out
+    return np.array(out)
+
+
+def _bars(ax, series: dict, metrics: tuple) -> None:
+    """One group of bars per metric, one bar per entry of series (label -> changes(...)), with error bars."""
+    x = np.arange(len(metrics))
+    width = 0.8 / max(len(series), 1)
+    for i, (label, c) in enumerate(series.items()):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, c[:, 0], width, label=label,
+               yerr=[c[:, 0] - c[:, 1], c[:, 2] - c[:, 0]], capsize=3)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(x, [label for _, label in metrics])
 
 
 def make(results: Path, out: Path) -> list[Path]:
@@ -56,17 +64,15 @@ def make(results: Path, out: Path) -> list[Path]:
     if len(modes) < 2:
         raise InputError(f"result file {str(folder / 'summary.csv')!r} holds one decay mode; the mitigation figure "
                          "compares several")
-    lam_hi = float(s["lambda"].max())
+    lam0, lam_hi = float(s["lambda"].min()), float(s["lambda"].max())
+
+    def rows(mode, lam, split):
+        return s[(s["decay_mode"] == mode) & (s["lambda"] == lam) & (s["split"] == split)].set_index("seed")
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
-    x = np.arange(len(METRICS))
-    width = 0.8 / len(modes)
     for ax, split in zip(axes, ("train", "heldout")):
-        for i, mode in enumerate(modes):
-            c = np.array(changes(s, mode, split, lam_hi))
-            ax.bar(x + (i - (len(modes) - 1) / 2) * width, c[:, 0], width, label=mode,
-                   yerr=[c[:, 0] - c[:, 1], c[:, 2] - c[:, 0]], capsize=3)
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xticks(x, [label for _, label in METRICS])
+        _bars(ax, {mode: changes(rows(mode, lam_hi, split), rows(mode, lam0, split), METRICS) for mode in modes},
+              METRICS)
         ax.set_title(f"{split}: change from lambda 0 to {lam_hi:g}")
     axes[0].set_ylabel("loss change (nats)")
     axes[1].legend(title="decay mode", fontsize=8)
@@ -93,22 +99,10 @@ def make_sims(results: Path, out: Path) -> list[Path]:
     df = read_csv(path, SIM_MITIGATION.pick("model", "optimizer", "scheme", "seed", *cols), cols)
     combos = list(dict.fromkeys(zip(df["model"], df["optimizer"])))
     fig, axes = plt.subplots(1, len(combos), figsize=(3.3 * len(combos), 3.6), sharey=False, squeeze=False)
-    x = np.arange(len(SIM_METRICS))
     for ax, (model, opt) in zip(axes[0], combos):
         g = df[(df["model"] == model) & (df["optimizer"] == opt)]
-        none = g[g["scheme"] == "none"].set_index("seed")
-        schemes = [sc for sc in dict.fromkeys(g["scheme"]) if sc != "none"]
-        width = 0.8 / max(len(schemes), 1)
-        for i, sc in enumerate(schemes):
-            t = g[g["scheme"] == sc].set_index("seed")
-            seeds = none.index.intersection(t.index)
-            c = np.array([[v if v is not None else m for v in (m, lo, hi)]
-                          for m, lo, hi in (t_interval((t.loc[seeds, col] - none.loc[seeds, col]).to_numpy(float))
-                                            for col in cols)])
-            ax.bar(x + (i - (len(schemes) - 1) / 2) * width, c[:, 0], width, label=sc,
-                   yerr=[c[:, 0] - c[:, 1], c[:, 2] - c[:, 0]], capsize=2)
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xticks(x, [label for _, label in SIM_METRICS], fontsize=8)
+        by = {sc: t.set_index("seed") for sc, t in g.groupby("scheme", sort=False)}
+        _bars(ax, {sc: changes(t, by["none"], SIM_METRICS) for sc, t in by.items() if sc != "none"}, SIM_METRICS)
         ax.set_title(f"{model}, {opt}", fontsize=9)
     axes[0][0].set_ylabel("loss change from lambda 0")
     axes[0][-1].legend(fontsize=7, title="scheme", title_fontsize=7)

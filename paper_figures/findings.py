@@ -127,6 +127,12 @@ def _low_high(df: pd.DataFrame) -> tuple[str, str, str]:
     return "low_freq_loss", "high_freq_loss", "split at the P99 class count"
 
 
+def paired_by_seed(a: pd.DataFrame, b: pd.DataFrame, col: str) -> np.ndarray:
+    """a[col] - b[col] over the seeds both hold (a and b indexed by seed)."""
+    seeds = a.index.intersection(b.index)
+    return (a.loc[seeds, col] - b.loc[seeds, col]).to_numpy(float)
+
+
 def _paired(df: pd.DataFrame, value: Callable[[pd.DataFrame], pd.Series], lo: float, hi: float) -> np.ndarray:
     """value(rows at lambda hi) - value(rows at lambda lo), matched by seed."""
     a = df[df["lambda"] == lo].set_index("seed")
@@ -231,16 +237,12 @@ def mitigation_findings(results: Path, folder: str = "lm") -> list[dict]:
         t = df[(df["decay_mode"] == mode) & (df["lambda"] == lam) & (df["split"] == split)]
         return t.set_index("seed")
 
-    def diff(a, b, col):
-        seeds = a.index.intersection(b.index)
-        return (a.loc[seeds, col] - b.loc[seeds, col]).to_numpy(float)
-
     out = []
     for mode in modes[1:]:
         zero_tr, base_tr, m_tr = rows(base, lam0, "train"), rows(base, hi, "train"), rows(mode, hi, "train")
-        base_pen, base_pen_lo, _ = t_interval(diff(base_tr, zero_tr, "low_freq_loss"))
-        m_pen, _, m_pen_hi = t_interval(diff(m_tr, zero_tr, "low_freq_loss"))
-        held, held_lo, held_hi = t_interval(diff(rows(mode, hi, "heldout"), rows(base, hi, "heldout"), "average_loss"))
+        base_pen, base_pen_lo, _ = t_interval(paired_by_seed(base_tr, zero_tr, "low_freq_loss"))
+        m_pen, _, m_pen_hi = t_interval(paired_by_seed(m_tr, zero_tr, "low_freq_loss"))
+        held, held_lo, held_hi = t_interval(paired_by_seed(rows(mode, hi, "heldout"), rows(base, hi, "heldout"), "average_loss"))
         penalty = base_pen_lo is not None and base_pen_lo > 0
         removes = penalty and m_pen_hi is not None and m_pen_hi < 0.5 * base_pen
         keeps = held_hi is not None and held_hi <= 0
@@ -251,9 +253,9 @@ def mitigation_findings(results: Path, folder: str = "lm") -> list[dict]:
         changes = {}
         for split in ("train", "heldout"):
             for col in ("low_freq_loss", "balanced_loss", "high_freq_loss", "average_loss"):
-                m, lo, hi_ = t_interval(diff(rows(mode, hi, split), rows(base, hi, split), col))
+                m, lo, hi_ = t_interval(paired_by_seed(rows(mode, hi, split), rows(base, hi, split), col))
                 changes[f"{split}_{col}"] = {"effect": m, "low": lo, "high": hi_}
-        d = diff(m_tr, base_tr, "low_freq_loss")
+        d = paired_by_seed(m_tr, base_tr, "low_freq_loss")
         f = _seed_finding(
             f"{folder}_mitigation_{mode}", f"Decay mode {mode} removes the rare-token penalty of weight decay and "
             "keeps its held-out benefit (ours; the paper proposes no mitigation).",
@@ -285,12 +287,11 @@ def sim_mitigation_findings(results: Path) -> list[dict]:
         by = {sc: t.set_index("seed") for sc, t in g.groupby("scheme")}
         if not {"none", "uniform"} <= set(by):
             continue
-        seeds = by["none"].index
-        uni_pen, _, _ = t_interval((by["uniform"].loc[seeds, low] - by["none"].loc[seeds, low]).to_numpy(float))
+        uni_pen, _, _ = t_interval(paired_by_seed(by["uniform"], by["none"], low))
         for scheme in (s for s in by if s not in ("none", "uniform")):
-            pen, _, pen_hi = t_interval((by[scheme].loc[seeds, low] - by["none"].loc[seeds, low]).to_numpy(float))
-            d = (by[scheme].loc[seeds, low] - by["uniform"].loc[seeds, low]).to_numpy(float)
-            avg_rise = {sc: float((by[sc].loc[seeds, "average_loss"] - by["none"].loc[seeds, "average_loss"]).mean())
+            pen, _, pen_hi = t_interval(paired_by_seed(by[scheme], by["none"], low))
+            d = paired_by_seed(by[scheme], by["uniform"], low)
+            avg_rise = {sc: float(paired_by_seed(by[sc], by["none"], "average_loss").mean())
                         for sc in ("uniform", scheme)}
             f = _seed_finding(
                 f"sim_mitigation_{model}_{opt}_{scheme}", f"Decay scheme {scheme} removes the rare-class penalty of "
@@ -299,9 +300,8 @@ def sim_mitigation_findings(results: Path) -> list[dict]:
                 f"same lambda; {split}", [rel], d, sign=-1, model=model, optimizer=opt, scheme=scheme,
                 uniform_penalty=uni_pen, scheme_penalty=pen, scheme_penalty_high=pen_hi,
                 average_loss_rise_uniform=avg_rise["uniform"], average_loss_rise_scheme=avg_rise[scheme],
-                balanced_change=float((by[scheme].loc[seeds, "balanced_loss"]
-                                       - by["uniform"].loc[seeds, "balanced_loss"]).mean()),
-                high_change=float((by[scheme].loc[seeds, high] - by["uniform"].loc[seeds, high]).mean()))
+                balanced_change=float(paired_by_seed(by[scheme], by["uniform"], "balanced_loss").mean()),
+                high_change=float(paired_by_seed(by[scheme], by["uniform"], high).mean()))
             removes = pen_hi is not None and pen_hi < 0.5 * uni_pen
             f["verdict"], f["rule"] = MITIGATION_VERDICTS[1 if removes else 3], SIM_MITIGATION_RULE
             out.append(f)

@@ -76,7 +76,7 @@ def claim_perclass_relu() -> Claim:
     sym_rows, rows = [], []
     for inst, counts in INSTANCES.items():
         N, V = counts.sum(), counts.size
-        lam = C / N
+        lam = C / counts.sum()
         for name, (lw, lh) in _schedules(counts, lam).items():
             if np.ndim(lw):  # per-row W decay does not decouple in the ReLU model (theory.perclass)
                 continue
@@ -114,26 +114,26 @@ def claim_perclass_relu() -> Claim:
 def _unconstrained_rows() -> tuple[list, list]:
     cert, level = [], []
     for inst, counts in INSTANCES.items():
-        N = counts.sum()
-        lam = C / N
+        lam = C / counts.sum()
         reduced = solve(Problem(counts, lam, lam), "ufm-unconstrained", tol=1e-11, max_iter=200_000)
         for name, (lw, lh) in _schedules(counts, lam).items():
             best = solve_perclass_nonconvex(counts, lw, lh, "ufm-unconstrained", restarts=3)[0]
             c = certify_perclass(counts, lw, lh, best["W"] @ best["H"])
-            loss = c["per_class_loss"]
             cert.append({"instance": inst, "schedule": name, "objective": c["objective"], "bound": c["lower_bound"],
                          "gap": c["duality_gap"],
                          "certified objective - reduced solver": c["objective"] - reduced.objective})
-            level.append({"instance": inst, "model": "ufm-unconstrained", "schedule": name,
-                          "spread": float(np.ptp(loss)), "balanced_loss": float(loss.mean()),
-                          "average_loss": float(counts @ loss / N), "rarest class loss": float(loss[-1]),
-                          "most frequent class loss": float(loss[0])})
-            if not np.ndim(lw):
-                r = relu_perclass(counts, lw, lh)["per_class_loss"]
-                level.append({"instance": inst, "model": "ufm-relu", "schedule": name, "spread": float(np.ptp(r)),
-                              "balanced_loss": float(r.mean()), "average_loss": float(counts @ r / N),
-                              "rarest class loss": float(r[-1]), "most frequent class loss": float(r[0])})
+            level.append(_level_row(inst, "ufm-unconstrained", name, counts, c["per_class_loss"]))
+            if not np.ndim(lw):  # per-row W decay has no ReLU closed form (theory.perclass)
+                relu = relu_perclass(counts, lw, lh)["per_class_loss"]
+                level.append(_level_row(inst, "ufm-relu", name, counts, relu))
     return cert, level
+
+
+def _level_row(inst: str, model: str, schedule: str, counts: np.ndarray, loss: np.ndarray) -> dict:
+    """How level the per-class losses are (counts sorted from the most frequent class to the rarest)."""
+    return {"instance": inst, "model": model, "schedule": schedule, "spread": float(np.ptp(loss)),
+            "balanced_loss": float(loss.mean()), "average_loss": float(counts @ loss / counts.sum()),
+            "rarest class loss": float(loss[-1]), "most frequent class loss": float(loss[0])}
 
 
 def claims_mitigation() -> list[Claim]:
