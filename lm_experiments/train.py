@@ -26,6 +26,7 @@ does not compile again for every run.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -188,8 +189,21 @@ def _setup_device(cfg: TrainConfig) -> tuple[torch.device, int, int]:
             torch.cuda.set_device(device)
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            atexit.register(_close_distributed)
     rank, world = _rank_world()
     return device, rank, world
+
+
+def _close_distributed() -> None:
+    """At exit of a process that joined torch.distributed: drop the reused training module (its DDP reducer holds
+    the process group, and `_Module` keeps it alive until exit) and destroy the group, so the gloo/NCCL threads
+    stop before the interpreter tears down. Without it a rank could abort at exit ("terminate called without an
+    active exception": seen once in the two-rank CPU test)."""
+    import torch.distributed as dist
+
+    _Module.key = _Module.model = _Module.net = None
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def training_ids(cfg: TrainConfig, prepared) -> np.ndarray:
