@@ -103,6 +103,13 @@ SIM_MITIGATION = Schema("mitigation.csv", ("model", "optimizer", "scheme", "lamb
                                            "balanced_loss", "low_freq_loss", "high_freq_loss", "low_mass_loss",
                                            "high_mass_loss", "spread", "duality_gap"))
 
+# simulations scale (simulations/scale.py): the UFM at a real vocabulary's counts, trained along a lambda path
+SIM_SCALE_OPTIMA = Schema("optima.csv", ("lambda", "rank", "width", "duality_gap", "theory_seconds"))
+SIM_SCALE_THEORY = Schema("theory.csv.gz", ("lambda", "class", "count", "theory_loss"))
+SIM_SCALE_PATH = Schema("path.csv", ("lambda", "width", "iterations", "seconds", "max_abs_diff", "reached", "V",
+                                     "device", "device_name", "dtype", "torch"))
+SIM_SCALE_PER_CLASS = Schema("per_class.csv.gz", ("lambda", "class", "count", "loss", "theory_loss"))
+
 # --- LM experiments (lm_experiments/train.py, sweep.py, stats.py, token_report.py) -------------------------
 # the metrics of one evaluation (lm_experiments.measure.summarize) that the sweep tabulates: two low/high
 # splits of the token ids by their count in the tokens the run trained on -- P99 of the counts (the paper's,

@@ -43,9 +43,22 @@ def main(argv=None) -> int:
     p = sub.add_parser("figures", help="redraw the figures of a finished `run` folder from its files")
     p.add_argument("--out", required=True, help="the run's output folder")
 
+    p = sub.add_parser("scale", help="the UFM at a real vocabulary's counts (e.g. 32,000 tokens) trained along a lambda "
+                                     "path on --device against the certified theory (theory stage first, resumable)")
+    p.add_argument("--counts", required=True, help="counts file (.npy or one number per line), e.g. "
+                                                   "results/counts/mixed_32000.npy")
+    p.add_argument("--lambdas", required=True, help="comma-separated lambdas > 0 (pick ones with a moderate optimum "
+                                                    "rank: the width follows it)")
+    p.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--max-seconds", type=float, default=540.0, help="training budget (the theory is not counted)")
+    p.add_argument("--theory-seconds", type=float, default=None, help="time limit per certified optimum")
+    p.add_argument("--theory-only", action="store_true", help="write the certified optima and stop (to carry them "
+                                                              "to a GPU machine)")
+
     p = sub.add_parser("bench", help="time to train 8 lambdas of the UFM to within 1e-3 of the theory")
     p.add_argument("--max-seconds", type=float, default=60.0, help="budget per (V, optimizer)")
-    p.add_argument("--sizes", default="100,300,1000", help="comma-separated V values")
+    p.add_argument("--sizes", default="100,1000", help="comma-separated V values")
 
     args = ap.parse_args(argv)
     return run_cli(lambda: _dispatch(args))
@@ -86,6 +99,14 @@ def _dispatch(args) -> None:
 
         for path in all_figures(args.out):
             print(path)
+    elif args.command == "scale":
+        from .scale import check_lambdas, run_scale
+
+        table = run_scale(args.counts, check_lambdas(args.lambdas), args.out, args.device,
+                          theory_seconds=args.theory_seconds, max_seconds=args.max_seconds,
+                          theory_only=args.theory_only)
+        if table is not None:
+            print(table.to_string(index=False))
     elif args.command == "bench":
         from .bench import run_bench
 

@@ -205,6 +205,27 @@ class UnconstrainedSolution:
         """W (V x d) and class-mean features Hbar (d x V) with W Hbar = Z, at the least penalty."""
         return factors_from_logits(self.problem, self.logits())
 
+    def singular_values(self) -> np.ndarray:
+        """All V singular values of Y = Z D (D = diag(sqrt n)), descending, without forming the V x V matrix.
+
+        With Z = A[idx, idx] + diag(B[idx]), Y maps the span of the group indicators into itself, acting there
+        (orthonormal basis 1_a / sqrt(m_a)) as M_ab = sqrt(m_a m_b n_b) A_ab + [a = b] sqrt(n_b) B_b (the
+        reduced C); a vector summing to 0 inside group b is an eigenvector with eigenvalue sqrt(n_b) B_b. So the
+        singular values are sv(C) and |sqrt(n_b) B_b| repeated m_b - 1 times. O(g^3 + V).
+        """
+        n, m = self.groups.n, self.groups.m
+        C = np.sqrt(np.outer(m, m) * n[None, :]) * self.A + np.diag(np.sqrt(n) * self.B)
+        inner = np.repeat(np.abs(np.sqrt(n) * self.B), (m - 1).astype(int))
+        return np.sort(np.concatenate([np.linalg.svd(C, compute_uv=False), inner]))[::-1]
+
+    def rank(self, rtol: float = 1e-6) -> int:
+        """rank(Z D) = rank(Z): singular values above rtol max(sigma_1, 1) (the floor 1 makes the numerically zero
+        optimum Z ~ 0 of a large lambda rank 0 instead of counting its round-off). The factored model
+        attains this optimum iff its width d >= rank (Y = W G needs d >= rank(Y); at d >= rank the balanced
+        SVD factors give (||W||^2 + ||G||^2) / 2 = ||Y||_*, the convex problem's penalty)."""
+        sv = self.singular_values()
+        return int((sv > rtol * max(sv[0], 1.0)).sum())
+
 
 def _prox(C: np.ndarray, gamma: np.ndarray, thresh: float) -> tuple[np.ndarray, np.ndarray]:
     """Proximal map of thresh * (||C||_* + sum (m-1)|gamma|) in the metric ||Y||_F^2."""

@@ -1,0 +1,97 @@
+"""`python -m simulations scale`: the unconstrained UFM at a real vocabulary's token counts (e.g. the `mixed`
+corpus at vocabulary 32,000), trained along a lambda path (simulations.ufm_path) on a GPU, against the
+certified theory.
+
+Two stages, each kept in --out so that a rerun resumes (the theory runs on the CPU here; the training then
+runs wherever --device says, e.g. on a lent GPU with the folder carried there):
+  config.json        counts file (its sha256), lambdas, tolerances: a rerun with another config is refused
+  optima.csv         lambda, rank of the certified optimum, width d the training uses, duality gap, seconds
+  theory.csv.gz      lambda, class, count, theory_loss (the certified per-class loss)
+  path.csv           per lambda: width, L-BFGS iterations, cumulative seconds, max_k |loss_k - theory_k|,
+                     reached (<= tol), V, device and its name, dtype, torch version
+  per_class.csv.gz   lambda, class, count, trained loss, theory_loss
+The width is min(V, rank + margin): at V = 32,000 a lambda whose optimum has full rank would need two
+V x V factors plus L-BFGS memory (~100 GB in float64), so the lambdas to run are those with a moderate rank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from plumbing.atomic import atomic_write_csv, atomic_write_json
+from plumbing.config import claim_result_folder
+from plumbing.errors import InputError
+from plumbing.schemas import SIM_SCALE_OPTIMA, SIM_SCALE_PATH, SIM_SCALE_PER_CLASS, SIM_SCALE_THEORY, frame
+
+from .frequencies import class_counts
+from .ufm_path import certified_optima, train_path, width_for
+
+
+def run_scale(counts_file: str, lambdas, out: str | Path, device: str = "cpu", tol: float = 1e-3,
+              theory_tol: float = 1e-8, theory_seconds: float | None = None, max_seconds: float = 600.0,
+              theory_only: bool = False, progress=print) -> pd.DataFrame | None:
+    """Run (or resume) both stages into `out`; returns path.csv's table (None with theory_only)."""
+    out = Path(out)
+    path = Path(counts_file)
+    counts = class_counts(str(path))
+    lambdas = sorted(float(x) for x in lambdas)
+    config = {"counts": path.name, "counts_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+              "lambdas": lambdas, "tol": tol, "theory_tol": theory_tol}
+    record = claim_result_folder(out, config)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "config.json", record)
+    if not (out / SIM_SCALE_THEORY.name).exists():
+        rows, per_class = [], []
+        for lam in lambdas:
+            t0 = time.perf_counter()
+            sol = certified_optima(counts, [lam], tol=theory_tol, time_limit=theory_seconds)[lam]
+            rank = sol.rank()
+            rows.append({"lambda": lam, "rank": rank, "width": width_for(rank, counts.size),
+                         "duality_gap": sol.duality_gap, "theory_seconds": time.perf_counter() - t0})
+            per_class.append(pd.DataFrame({"lambda": lam, "class": np.arange(counts.size), "count": counts,
+                                           "theory_loss": sol.per_class_loss}))
+            progress(f"theory lambda {lam:g}: rank {rank}, gap {sol.duality_gap:.1e}, {rows[-1]['theory_seconds']:.0f} s")
+        atomic_write_csv(frame(SIM_SCALE_OPTIMA, rows), out / SIM_SCALE_OPTIMA.name)
+        atomic_write_csv(frame(SIM_SCALE_THEORY, pd.concat(per_class, ignore_index=True)), out / SIM_SCALE_THEORY.name)
+    if theory_only:
+        return None
+    optima = pd.read_csv(out / SIM_SCALE_OPTIMA.name)
+    theory = pd.read_csv(out / SIM_SCALE_THEORY.name)
+    targets = {lam: g.sort_values("class")["theory_loss"].to_numpy() for lam, g in theory.groupby("lambda")}
+    widths = dict(zip(optima["lambda"], optima["width"].astype(int)))
+    dtype = torch.float64
+    steps = train_path(counts, targets, widths, device=device, dtype=dtype, tol=tol, max_seconds=max_seconds,
+                       progress=lambda lam, it, diff: progress(f"lambda {lam:g}: {it} iterations, max|diff| {diff:.1e}")
+                       if it % 50 == 0 else None)
+    name = "cpu"
+    if str(device).startswith("cuda"):
+        name = torch.cuda.get_device_name()
+        progress(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    table = frame(SIM_SCALE_PATH, [{"lambda": s.lam, "width": s.width, "iterations": s.iterations,
+                                    "seconds": s.seconds, "max_abs_diff": s.max_abs_diff, "reached": s.reached,
+                                    "V": counts.size, "device": str(device), "device_name": name,
+                                    "dtype": str(dtype).removeprefix("torch."), "torch": torch.__version__}
+                                   for s in steps])
+    per_class = pd.concat([pd.DataFrame({"lambda": s.lam, "class": np.arange(counts.size), "count": counts,
+                                         "loss": s.loss, "theory_loss": targets[s.lam]}) for s in steps],
+                          ignore_index=True)
+    atomic_write_csv(frame(SIM_SCALE_PER_CLASS, per_class), out / SIM_SCALE_PER_CLASS.name)
+    atomic_write_csv(table, out / SIM_SCALE_PATH.name)
+    return table
+
+
+def check_lambdas(text: str) -> list[float]:
+    """--lambdas: comma-separated numbers > 0."""
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--lambdas must be comma-separated numbers > 0, got {text!r}") from None
+    if not values or not all(np.isfinite(v) and v > 0 for v in values):
+        raise InputError(f"--lambdas must be comma-separated numbers > 0, got {text!r}")
+    return values
