@@ -31,7 +31,10 @@ from plumbing.errors import InputError
 from theory.problem import Problem
 from theory.unconstrained import UnconstrainedSolution, solve_unconstrained
 
-HISTORY = 10  # L-BFGS pairs: 30 needed the same iterations at V = 1000 (270 vs 290) and 3x the memory at V = 32k
+# L-BFGS pairs. V = 1000 path, 2 cores (seconds for all 8 lambdas): 3 pairs 60.3, 5 pairs 57.3 and 55.3, 10 pairs
+# 67.5, 20 pairs 69.7: each pair costs two passes over the 2 V d parameters per iteration, and more of them did not
+# save iterations here
+HISTORY = 5
 
 
 @dataclass
