@@ -57,7 +57,7 @@ test-slow: venv
 
 bench: venv
 	$(PY) -m theory bench
-	$(PY) -m simulations bench
+	$(PY) -m simulations bench --out $(OUT)/bench/simulations.csv
 	$(PY) -m lm_experiments bench
 
 # the README's headline figures (docs/*.png), regenerated from the results of `make reproduce`

@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("bench", help="time to train 8 lambdas of the UFM to within 1e-3 of the theory")
     p.add_argument("--max-seconds", type=float, default=60.0, help="budget per (V, optimizer)")
     p.add_argument("--sizes", default="100,1000", help="comma-separated V values")
+    p.add_argument("--out", default=None, help="also write the printed rows to this CSV file (e.g. "
+                                               "results/bench/simulations.csv)")
 
     args = ap.parse_args(argv)
     return run_cli(lambda: _dispatch(args))
@@ -110,4 +112,13 @@ def _dispatch(args) -> None:
     elif args.command == "bench":
         from .bench import run_bench
 
-        run_bench(args.max_seconds, tuple(parse_int_list("--sizes", args.sizes, 2)))
+        import pandas as pd
+        import torch
+
+        from plumbing.atomic import atomic_write_csv
+
+        rows = run_bench(args.max_seconds, tuple(parse_int_list("--sizes", args.sizes, 2)))
+        if args.out:
+            atomic_write_csv(pd.DataFrame(rows).assign(max_seconds=args.max_seconds,
+                                                       threads=torch.get_num_threads()), args.out)
+            print(f"wrote {args.out}")

@@ -126,3 +126,17 @@ def test_scale_refuses_bad_lambdas_and_writes_nothing(tmp_path, capsys, bad):
     assert main(["scale", "--counts", str(counts), "--lambdas", bad, "--out", str(tmp_path / "o")]) == 2
     assert f"--lambdas must be comma-separated numbers > 0, got {bad!r}" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_bench_writes_every_row_it_prints_and_doubles_v_until_the_path_fails(tmp_path, capsys):
+    out = tmp_path / "bench" / "sim.csv"
+    assert main(["bench", "--sizes", "12", "--max-seconds", "0.5", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    printed = capsys.readouterr().out
+    assert list(table["optimizer"][:5]) == ["adam", "lbfgs", "gd", "lbfgs-path-d=V", "lbfgs-path"]
+    path = table[table["optimizer"] == "lbfgs-path"]
+    assert list(path["V"]) == [12 * 2**i for i in range(len(path))]  # doubling from the largest size
+    assert not path["reached"].iloc[-1] and path["reached"].iloc[:-1].all()  # ... until the first miss
+    largest = path[path["reached"]]["V"].max() if path["reached"].any() else "none"
+    assert f"(lbfgs-path): {largest}" in printed
+    assert (table["max_abs_diff"][table["reached"]] <= 1e-3).all()
