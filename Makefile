@@ -38,10 +38,14 @@ LM_OUT := lm
 LM_COUNTS := lm/token_stats.csv
 endif
 
+# the UFM at V = 1000 (P99 split: 10 high / 990 low classes), trained along these lambdas against the theory
+VOCAB_LAMBDAS := 1e-5,3e-5,1e-4,2e-4,5e-4,1e-3,2e-3,5e-3
+
 reproduce: venv
 	$(PY) -m theory verify --out $(OUT)/theory
 	$(PY) -m simulations run --config $(SIM_CONFIG) --device $(SIM_DEVICE) --out $(OUT)/simulations
 	$(PY) -m simulations mitigation --config $(SIM_CONFIG) --device $(SIM_DEVICE) --out $(OUT)/sim_mitigation
+	$(PY) -m simulations scale --counts zipf --V 1000 --lambdas $(VOCAB_LAMBDAS) --device $(SIM_DEVICE) --out $(OUT)/sim_vocab
 	$(PY) -m simulations languages --out $(OUT)/languages
 	$(PY) -m lm_experiments stats --sizes 1000,2000,4000,8000,16000,32000 --out $(OUT)/lm_stats
 	$(PY) -m lm_experiments sweep --config $(LM_CONFIG) --out $(OUT)/$(LM_OUT)

@@ -308,6 +308,49 @@ def sim_mitigation_findings(results: Path) -> list[dict]:
     return out
 
 
+def sim_vocab_findings(results: Path) -> list[dict]:
+    """The UFM trained along the lambda path at vocabulary scale (`simulations scale`, results/sim_vocab): change of
+    (low - high) loss from the smallest lambda to the largest whose certified optimum is not Z = 0 (rank > 0; at
+    Z = 0 every class has loss log V and no split can differ), under both splits, each with its class counts.
+    Both ends must be within tol of their certified optimum (path.csv `reached`), so the one-seed effect carries
+    the bound of CONVERGED_RULE."""
+    from theory import metrics
+
+    folder = results / "sim_vocab"
+    pc = read_csv(folder / "per_class.csv.gz", columns=("lambda", "class", "count", "loss", "theory_loss"),
+                  numeric=("lambda", "count", "loss", "theory_loss"))
+    path = read_csv(folder / "path.csv", columns=("lambda", "reached", "max_abs_diff", "V"), numeric=("lambda",))
+    optima = read_csv(folder / "optima.csv", columns=("lambda", "rank"), numeric=("lambda", "rank"))
+    config = read_json(folder / "config.json")["config"]
+    reached = set(path.loc[path["reached"].astype(str).str.lower().isin(["true", "1"]), "lambda"])
+    live = [lam for lam in sorted(reached) if float(optima.loc[optima["lambda"] == lam, "rank"].iloc[0]) > 0]
+    if len(live) < 2:
+        raise InputError(f"{folder / 'path.csv'}: fewer than 2 lambdas reached their optimum with rank > 0")
+    lo, hi = live[0], live[-1]
+    by = {lam: g.sort_values("class") for lam, g in pc.groupby("lambda")}
+    counts = by[lo]["count"].to_numpy(float)
+    files = [str((folder / f).relative_to(results)) for f in ("per_class.csv.gz", "path.csv", "optima.csv")]
+    out = []
+    for split, low in (("P99", metrics.low_frequency_mask(counts, 99.0)), ("mass", metrics.mass_tail_mask(counts, 0.5))):
+        def gap(lam, col):
+            loss = by[lam][col].to_numpy(float)
+            return metrics.group_loss(loss, counts, low) - metrics.group_loss(loss, counts, ~low)
+
+        e = gap(hi, "loss") - gap(lo, "loss")
+        bound = 4 * float(config["tol"])
+        out.append(_finding(
+            f"sim_vocab_ufm-unconstrained_lbfgs-path_low_rises_more_{split}",
+            "Weight decay raises the low-frequency loss more than the high-frequency loss.",
+            f"ufm-unconstrained trained along the lambda path with L-BFGS at V = {counts.size} ({config['counts']} "
+            f"counts; {int(low.sum())} low- and {int((~low).sum())} high-frequency classes, {split} split): change of "
+            f"(low - high) loss from lambda {lo:g} to {hi:g}, the largest lambda whose optimum is not Z = 0",
+            files, e, e - bound, e + bound, 1, "1 seed; bound from convergence to the certified optimum (4 x tol)",
+            CONVERGED_RULE, seed_verdict(e - bound, e + bound), model="ufm-unconstrained", optimizer="lbfgs-path",
+            V=int(counts.size), n_low=int(low.sum()), n_high=int((~low).sum()), lambda_lo=lo, lambda_hi=hi,
+            theory_effect=gap(hi, "theory_loss") - gap(lo, "theory_loss")))
+    return out
+
+
 def learning_speed_finding(results: Path, folder: str = "lm") -> list[dict]:
     from scipy.stats import spearmanr
 
@@ -368,7 +411,7 @@ def vocabulary_findings(results: Path) -> list[dict]:
 
 SOURCES = {"theory": theory_findings, "simulations": simulation_findings, "lm": lm_findings,
            "mitigation": mitigation_findings, "sim_mitigation": sim_mitigation_findings,
-           "learning_speed": learning_speed_finding,
+           "sim_vocab": sim_vocab_findings, "learning_speed": learning_speed_finding,
            "vocabulary": vocabulary_findings}
 
 

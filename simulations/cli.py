@@ -46,7 +46,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("scale", help="the UFM at a real vocabulary's counts (e.g. 32,000 tokens) trained along a lambda "
                                      "path on --device against the certified theory (theory stage first, resumable)")
     p.add_argument("--counts", required=True, help="counts file (.npy or one number per line), e.g. "
-                                                   "results/counts/mixed_32000.npy")
+                                                   "results/counts/mixed_32000.npy, or zipf (with --V)")
+    p.add_argument("--V", type=int, default=None, help="number of classes: for zipf; for a file, its top V counts")
     p.add_argument("--lambdas", required=True, help="comma-separated lambdas > 0 (pick ones with a moderate optimum "
                                                     "rank: the width follows it)")
     p.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
@@ -104,7 +105,7 @@ def _dispatch(args) -> None:
     elif args.command == "scale":
         from .scale import check_lambdas, run_scale
 
-        table = run_scale(args.counts, check_lambdas(args.lambdas), args.out, args.device,
+        table = run_scale(args.counts, check_lambdas(args.lambdas), args.out, args.device, V=args.V,
                           theory_seconds=args.theory_seconds, max_seconds=args.max_seconds,
                           theory_only=args.theory_only)
         if table is not None:

@@ -1,10 +1,10 @@
-"""`python -m simulations scale`: the unconstrained UFM at a real vocabulary's token counts (e.g. the `mixed`
-corpus at vocabulary 32,000), trained along a lambda path (simulations.ufm_path) on a GPU, against the
-certified theory.
+"""`python -m simulations scale`: the unconstrained UFM at a vocabulary's counts (Zipf at V = 1000 in `make
+reproduce`; a real corpus's, e.g. the `mixed` corpus at vocabulary 32,000, on a GPU), trained along a lambda
+path (simulations.ufm_path) against the certified theory.
 
 Two stages, each kept in --out so that a rerun resumes (the theory runs on the CPU here; the training then
 runs wherever --device says, e.g. on a lent GPU with the folder carried there):
-  config.json        counts file (its sha256), lambdas, tolerances: a rerun with another config is refused
+  config.json        counts (name, V, sha256 of the counts), lambdas, tolerances: a rerun with another config is refused
   optima.csv         lambda, rank of the certified optimum, width d the training uses, duality gap, seconds
   theory.csv.gz      lambda, class, count, theory_loss (the certified per-class loss)
   path.csv           per lambda: width, L-BFGS iterations, cumulative seconds, max_k |loss_k - theory_k|,
@@ -33,15 +33,17 @@ from .frequencies import class_counts
 from .ufm_path import certified_optima, train_path, width_for
 
 
-def run_scale(counts_file: str, lambdas, out: str | Path, device: str = "cpu", tol: float = 1e-3,
+def run_scale(counts: str, lambdas, out: str | Path, device: str = "cpu", V: int | None = None, tol: float = 1e-3,
               theory_tol: float = 1e-8, theory_seconds: float | None = None, max_seconds: float = 600.0,
               theory_only: bool = False, progress=print) -> pd.DataFrame | None:
-    """Run (or resume) both stages into `out`; returns path.csv's table (None with theory_only)."""
+    """Run (or resume) both stages into `out`; returns path.csv's table (None with theory_only).
+
+    counts: a counts file or a name simulations.frequencies.class_counts knows ("zipf" with V, ...)."""
     out = Path(out)
-    path = Path(counts_file)
-    counts = class_counts(str(path))
+    name = Path(counts).name if Path(counts).is_file() else str(counts)
+    counts = class_counts(str(counts), V)
     lambdas = sorted(float(x) for x in lambdas)
-    config = {"counts": path.name, "counts_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    config = {"counts": name, "V": int(counts.size), "counts_sha256": hashlib.sha256(counts.tobytes()).hexdigest(),
               "lambdas": lambdas, "tol": tol, "theory_tol": theory_tol}
     record = claim_result_folder(out, config)
     out.mkdir(parents=True, exist_ok=True)

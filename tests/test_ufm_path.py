@@ -140,3 +140,23 @@ def test_bench_writes_every_row_it_prints_and_doubles_v_until_the_path_fails(tmp
     largest = path[path["reached"]]["V"].max() if path["reached"].any() else "none"
     assert f"(lbfgs-path): {largest}" in printed
     assert (table["max_abs_diff"][table["reached"]] <= 1e-3).all()
+
+
+def test_vocab_finding_follows_the_trained_path_and_flips_when_the_low_group_falls(tmp_path):
+    from paper_figures.findings import sim_vocab_findings
+
+    out = tmp_path / "sim_vocab"
+    assert main(["scale", "--counts", "zipf", "--V", "40", "--lambdas", "1e-3,1e-2,0.3", "--out", str(out)]) == 0
+    optima = pd.read_csv(out / SIM_SCALE_OPTIMA.name)
+    assert int(optima.loc[optima["lambda"] == 0.3, "rank"].iloc[0]) == 0  # Z = 0: excluded as the upper end
+    found = {f["id"].rsplit("_", 1)[1]: f for f in sim_vocab_findings(tmp_path)}
+    assert set(found) == {"P99", "mass"}
+    for f in found.values():
+        assert f["lambda_lo"] == 1e-3 and f["lambda_hi"] == 1e-2 and f["n_low"] + f["n_high"] == 40
+        assert abs(f["effect"] - f["theory_effect"]) <= 2e-3 and f["verdict"] == "resolved"
+    # the same files with the low-frequency classes' loss at the upper lambda lowered far below: contradicts
+    pc = pd.read_csv(out / SIM_SCALE_PER_CLASS.name)
+    low = pc["count"] < pc["count"].max()
+    pc.loc[(pc["lambda"] == 1e-2) & low, "loss"] -= 50.0
+    pc.to_csv(out / SIM_SCALE_PER_CLASS.name, index=False)
+    assert all(f["verdict"] == "contradicts the paper" for f in sim_vocab_findings(tmp_path))
