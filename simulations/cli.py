@@ -43,8 +43,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("figures", help="redraw the figures of a finished `run` folder from its files")
     p.add_argument("--out", required=True, help="the run's output folder")
 
-    p = sub.add_parser("scale", help="the UFM at a real vocabulary's counts (e.g. 32,000 tokens) trained along a lambda "
-                                     "path on --device against the certified theory (theory stage first, resumable)")
+    p = sub.add_parser("scale", help="the UFM at a vocabulary's counts (zipf, or a corpus's 32,000 tokens) trained along "
+                                     "a lambda path on --device against the certified theory (theory stage first, "
+                                     "resumable)")
     p.add_argument("--counts", required=True, help="counts file (.npy or one number per line), e.g. "
                                                    "results/counts/mixed_32000.npy, or zipf (with --V)")
     p.add_argument("--V", type=int, default=None, help="number of classes: for zipf; for a file, its top V counts")

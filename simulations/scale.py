@@ -71,13 +71,13 @@ def run_scale(counts: str, lambdas, out: str | Path, device: str = "cpu", V: int
     steps = train_path(counts, targets, widths, device=device, dtype=dtype, tol=tol, max_seconds=max_seconds,
                        progress=lambda lam, it, diff: progress(f"lambda {lam:g}: {it} iterations, max|diff| {diff:.1e}")
                        if it % 50 == 0 else None)
-    name = "cpu"
+    device_name = "cpu"
     if str(device).startswith("cuda"):
-        name = torch.cuda.get_device_name()
+        device_name = torch.cuda.get_device_name()
         progress(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
     table = frame(SIM_SCALE_PATH, [{"lambda": s.lam, "width": s.width, "iterations": s.iterations,
                                     "seconds": s.seconds, "max_abs_diff": s.max_abs_diff, "reached": s.reached,
-                                    "V": counts.size, "device": str(device), "device_name": name,
+                                    "V": counts.size, "device": str(device), "device_name": device_name,
                                     "dtype": str(dtype).removeprefix("torch."), "torch": torch.__version__}
                                    for s in steps])
     per_class = pd.concat([pd.DataFrame({"lambda": s.lam, "class": np.arange(counts.size), "count": counts,
