@@ -28,7 +28,7 @@ import pandas as pd
 from plumbing.atomic import atomic_write_json, atomic_write_text, jsonable
 from plumbing.errors import InputError
 
-from .common import read_csv, read_json
+from .common import as_bool, read_csv, read_json
 
 VERDICTS = ("resolved", "not resolved", "contradicts the paper")
 SEED_RULE = ("95% t-interval over seeds of the paired difference (same seed); resolved if it lies on the paper's "
@@ -86,6 +86,15 @@ def _seed_finding(id, claim, measure, files, d: np.ndarray, sign: int = 1, **ext
     n = int(np.isfinite(np.asarray(d, float)).sum())
     unit = "95% t-interval over seeds" if n >= 2 else "1 seed, no interval"
     return _finding(id, claim, measure, files, m, lo, hi, n, unit, SEED_RULE, seed_verdict(lo, hi, sign), **extra)
+
+
+def _converged_finding(id, claim, measure, files, effect: float, tol: float, **extra) -> dict:
+    """One seed whose runs all ended within tol of the unique certified optimum: the effect (a difference of
+    differences of such losses) is within 4 tol of the optimum's, the band CONVERGED_RULE judges."""
+    bound = 4 * float(tol)
+    return _finding(id, claim, measure, files, effect, effect - bound, effect + bound, 1,
+                    "1 seed; bound from convergence to the certified optimum (4 x tol)", CONVERGED_RULE,
+                    seed_verdict(effect - bound, effect + bound), **extra)
 
 
 # --- theory ------------------------------------------------------------------------------------------------
@@ -158,14 +167,11 @@ def simulation_findings(results: Path) -> list[dict]:
         ends = g[g["lambda"].isin([lo, hi])]
         certified = ("converged" in g.columns and len(d) == 1 and
                      (ends["convergence_criterion"] == "max_abs_diff_to_theory").all() and
-                     ends["converged"].astype(str).str.lower().isin(["true", "1"]).all())
+                     as_bool(ends, "converged", path).all())
         if certified:  # one seed, but both runs within tol of the unique certified optimum: a bounded error
-            bound = 4 * float(ends["convergence_tol"].max())
-            e = float(d[0])
-            out.append(_finding(
-                f"sim_{model}_{opt}_low_rises_more", claim, measure, [str(path.relative_to(results))], e,
-                e - bound, e + bound, 1, "1 seed; bound from convergence to the certified optimum (4 x tol)",
-                CONVERGED_RULE, seed_verdict(e - bound, e + bound), model=model, optimizer=opt))
+            out.append(_converged_finding(f"sim_{model}_{opt}_low_rises_more", claim, measure,
+                                          [str(path.relative_to(results))], float(d[0]),
+                                          ends["convergence_tol"].max(), model=model, optimizer=opt))
         else:
             out.append(_seed_finding(f"sim_{model}_{opt}_low_rises_more", claim, measure,
                                      [str(path.relative_to(results))], d, model=model, optimizer=opt))
@@ -319,10 +325,10 @@ def sim_vocab_findings(results: Path) -> list[dict]:
     folder = results / "sim_vocab"
     pc = read_csv(folder / "per_class.csv.gz", columns=("lambda", "class", "count", "loss", "theory_loss"),
                   numeric=("lambda", "count", "loss", "theory_loss"))
-    path = read_csv(folder / "path.csv", columns=("lambda", "reached", "max_abs_diff", "V"), numeric=("lambda",))
+    runs = read_csv(folder / "path.csv", columns=("lambda", "reached", "max_abs_diff", "V"), numeric=("lambda",))
     optima = read_csv(folder / "optima.csv", columns=("lambda", "rank"), numeric=("lambda", "rank"))
     config = read_json(folder / "config.json")["config"]
-    reached = set(path.loc[path["reached"].astype(str).str.lower().isin(["true", "1"]), "lambda"])
+    reached = set(runs.loc[as_bool(runs, "reached", folder / "path.csv"), "lambda"])
     live = [lam for lam in sorted(reached) if float(optima.loc[optima["lambda"] == lam, "rank"].iloc[0]) > 0]
     if len(live) < 2:
         raise InputError(f"{folder / 'path.csv'}: fewer than 2 lambdas reached their optimum with rank > 0")
@@ -336,18 +342,15 @@ def sim_vocab_findings(results: Path) -> list[dict]:
             loss = by[lam][col].to_numpy(float)
             return metrics.group_loss(loss, counts, low) - metrics.group_loss(loss, counts, ~low)
 
-        e = gap(hi, "loss") - gap(lo, "loss")
-        bound = 4 * float(config["tol"])
-        out.append(_finding(
+        out.append(_converged_finding(
             f"sim_vocab_ufm-unconstrained_lbfgs-path_low_rises_more_{split}",
             "Weight decay raises the low-frequency loss more than the high-frequency loss.",
             f"ufm-unconstrained trained along the lambda path with L-BFGS at V = {counts.size} ({config['counts']} "
             f"counts; {int(low.sum())} low- and {int((~low).sum())} high-frequency classes, {split} split): change of "
             f"(low - high) loss from lambda {lo:g} to {hi:g}, the largest lambda whose optimum is not Z = 0",
-            files, e, e - bound, e + bound, 1, "1 seed; bound from convergence to the certified optimum (4 x tol)",
-            CONVERGED_RULE, seed_verdict(e - bound, e + bound), model="ufm-unconstrained", optimizer="lbfgs-path",
-            V=int(counts.size), n_low=int(low.sum()), n_high=int((~low).sum()), lambda_lo=lo, lambda_hi=hi,
-            theory_effect=gap(hi, "theory_loss") - gap(lo, "theory_loss")))
+            files, gap(hi, "loss") - gap(lo, "loss"), config["tol"], model="ufm-unconstrained",
+            optimizer="lbfgs-path", V=int(counts.size), n_low=int(low.sum()), n_high=int((~low).sum()), lambda_lo=lo,
+            lambda_hi=hi, theory_effect=gap(hi, "theory_loss") - gap(lo, "theory_loss")))
     return out
 
 
@@ -359,7 +362,7 @@ def learning_speed_finding(results: Path, folder: str = "lm") -> list[dict]:
                   numeric=("lambda", "train_count", "learning_speed"))
     if "decay_mode" in df.columns:  # lambda 0 is one run listed under every decay mode: take the first mode's rows
         df = df[df["decay_mode"] == df["decay_mode"].iloc[0]]
-    keep = df["measurable"].astype(str).str.lower().isin(["true", "1"]) if "measurable" in df.columns else \
+    keep = as_bool(df, "measurable", path) if "measurable" in df.columns else \
         pd.Series(True, index=df.index)
     lam0 = df["lambda"].min()
     df, keep = df[df["lambda"] == lam0], keep[df["lambda"] == lam0]
