@@ -16,8 +16,6 @@ import numpy as np
 import torch
 
 from theory.counts import zipf_counts
-from theory.problem import Problem
-from theory.solve import solve
 
 from .train import build, train
 from .ufm_path import certified_optima, train_path, width_for
@@ -25,10 +23,10 @@ from .ufm_path import certified_optima, train_path, width_for
 LAMBDAS = (1e-5, 3e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3)
 
 
-def bench_one(V: int, optimizer: str, lr: float, max_seconds: float, target: float = 1e-3,
-              chunk: int = 20) -> dict:
-    counts = zipf_counts(V, 1.0)
-    theory = np.array([solve(Problem(counts, lam, lam), "ufm-unconstrained", tol=1e-9).per_class_loss for lam in LAMBDAS])
+def bench_one(counts: np.ndarray, theory: np.ndarray, optimizer: str, lr: float, max_seconds: float,
+              target: float = 1e-3, chunk: int = 20) -> dict:
+    """The 8 lambdas batched from random starts at d = V; theory: (8, V) certified per-class losses."""
+    V = counts.size
     batch = build("ufm-unconstrained", counts, [0] * len(LAMBDAS), V, 1, 1, 0.0)
     lam = torch.tensor(LAMBDAS, dtype=torch.float64)
     t0 = time.perf_counter()
@@ -46,12 +44,12 @@ def bench_one(V: int, optimizer: str, lr: float, max_seconds: float, target: flo
             "s_per_step": wall / max(1, state["step"])}
 
 
-def bench_path(V: int, max_seconds: float, target: float = 1e-3, full_width: bool = False) -> dict:
+def bench_path(counts: np.ndarray, solutions: dict, max_seconds: float, target: float = 1e-3,
+               full_width: bool = False) -> dict:
     """One run trained along the lambda path with L-BFGS (simulations.ufm_path): at each lambda the width is
     min(V, rank of the certified optimum + margin), or V with `full_width`; until every lambda is within
-    `target` of its certified optimum or time runs out."""
-    counts = zipf_counts(V, 1.0)
-    solutions = certified_optima(counts, LAMBDAS)
+    `target` of its certified optimum or time runs out. solutions: lambda -> certified optimum."""
+    V = counts.size
     optima = {lam: s.per_class_loss for lam, s in solutions.items()}
     widths = {lam: V if full_width else width_for(s.rank(), V) for lam, s in solutions.items()}
     steps = train_path(counts, optima, widths, tol=target, max_seconds=max_seconds)
@@ -83,16 +81,22 @@ def run_bench(max_seconds: float = 60.0, sizes=(100, 1000)) -> list[dict]:
               f"({r['s_per_step'] * 1e3:7.1f} ms/step) max|diff|={r['max_abs_diff']:.2e}  {verdict}", flush=True)
         return r
 
+    def problem(V):  # counts and certified optima, once per V (before any clock starts)
+        counts = zipf_counts(V, 1.0)
+        return counts, certified_optima(counts, LAMBDAS)
+
     for V in sizes:
+        counts, solutions = problem(V)
+        theory = np.array([solutions[lam].per_class_loss for lam in LAMBDAS])
         for optimizer, lr in (("adam", 0.01), ("lbfgs", 1.0), ("gd", 0.2)):
-            show(bench_one(V, optimizer, lr, max_seconds))
-        show(bench_path(V, max_seconds, full_width=True))
-        show(bench_path(V, max_seconds))
+            show(bench_one(counts, theory, optimizer, lr, max_seconds))
+        show(bench_path(counts, solutions, max_seconds, full_width=True))
+        show(bench_path(counts, solutions, max_seconds))
     reached = [r["V"] for r in rows if r["optimizer"] == "lbfgs-path" and r["reached"]]
     V = max(sizes)
     while reached and max(reached) == V:
         V *= 2
-        if show(bench_path(V, max_seconds))["reached"]:
+        if show(bench_path(*problem(V), max_seconds))["reached"]:
             reached.append(V)
     print(f"largest V with every lambda within 1e-3 in {max_seconds:g} s (lbfgs-path): "
           f"{max(reached) if reached else 'none'}")
