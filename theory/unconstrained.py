@@ -213,9 +213,10 @@ class UnconstrainedSolution:
         reduced C); a vector summing to 0 inside group b is an eigenvector with eigenvalue sqrt(n_b) B_b. So the
         singular values are sv(C) and |sqrt(n_b) B_b| repeated m_b - 1 times. O(g^3 + V).
         """
-        n, m = self.groups.n, self.groups.m
-        C = np.sqrt(np.outer(m, m) * n[None, :]) * self.A + np.diag(np.sqrt(n) * self.B)
-        inner = np.repeat(np.abs(np.sqrt(n) * self.B), (m - 1).astype(int))
+        red = _Reduced(self.problem, self.groups)  # the same split as _Reduced.nuclear: C and gamma = sqrt(n) B
+        gamma = red.sqrt_n * self.B
+        C = red.scale * self.A + np.diag(gamma)
+        inner = np.repeat(np.abs(gamma), red.mult.astype(int))
         return np.sort(np.concatenate([np.linalg.svd(C, compute_uv=False), inner]))[::-1]
 
     def rank(self, rtol: float = 1e-6) -> int:
