@@ -380,6 +380,7 @@ def test_lbfgs_preconditioned_features_are_the_same_model_and_the_lambda_path_re
 
     from simulations.bench import LAMBDAS, bench_path
     from simulations.train import Batch, build
+    from simulations.ufm_path import certified_optima
 
     counts = np.array([20.0, 8, 3, 1, 1])
     lam = torch.tensor([0.01], dtype=torch.float64)
@@ -393,5 +394,6 @@ def test_lbfgs_preconditioned_features_are_the_same_model_and_the_lambda_path_re
         torch.testing.assert_close(pre.features(), H, rtol=1e-12, atol=1e-14)
         assert float(pre.penalty(lam)) == pytest.approx(float(plain.penalty(lam)), rel=1e-12)
         assert float(pre.data_loss()) == pytest.approx(float(plain.data_loss()), rel=1e-12)
-    r = bench_path(20, max_seconds=60)
+    path_counts = zipf_counts(20, 1.0)
+    r = bench_path(path_counts, certified_optima(path_counts, LAMBDAS), max_seconds=60)
     assert r["reached"] and r["lambdas_reached"] == len(LAMBDAS) and r["max_abs_diff"] <= 1e-3
