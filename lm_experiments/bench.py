@@ -114,3 +114,25 @@ def run_bench(preset: str = "tiny", seq_len: int = 128, batch_size: int = 16, st
               f"{100 * out['metric_overhead']:+.1f}% (target <= 5%); a stand-alone update recomputing the CE "
               f"{t_update * 1e3:.2f} ms = {100 * out['update_fraction']:.1f}% of a step")
     return out
+
+
+def run_grid(preset: str, seq_len: int, batch_sizes, modes, steps: int, device: str, vocab_size: int,
+             out=None) -> list[dict]:
+    """run_bench for every (mode, batch size), modes from ("eager", "compiled"); with `out`, the rows so far are
+    written (atomically, as {"rows": [...]}) after each one, so a run stopped by its time limit keeps them."""
+    from plumbing.atomic import atomic_write_json
+    from plumbing.errors import InputError
+
+    for mode in modes:
+        if mode not in ("eager", "compiled"):
+            raise InputError(f"bench mode {mode!r}; allowed: eager, compiled")
+    rows = []
+    for mode in modes:
+        for b in batch_sizes:
+            if mode == "compiled":
+                torch._dynamo.reset()  # each shape compiles afresh, within the recompile limit
+            rows.append(run_bench(preset, seq_len, b, steps, device, vocab_size=vocab_size,
+                                  compile=mode == "compiled"))
+            if out is not None:
+                atomic_write_json(out, {"rows": rows})
+    return rows

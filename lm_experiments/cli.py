@@ -62,12 +62,12 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="tiny", help="model preset (tiny, small, gpt-125m, openelm-270m-like, "
                                                     "qwen2-0.5b-like); default: %(default)s")
     p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per step (default: %(default)s)")
+    p.add_argument("--batch-sizes", default="16", help="sequences per step, comma-separated (default: %(default)s)")
+    p.add_argument("--modes", default="eager", help="eager, compiled or both, comma-separated (default: %(default)s)")
     p.add_argument("--steps", type=int, default=10, help="timed steps of each kind (default: %(default)s)")
     p.add_argument("--vocab-size", type=int, default=8192, help="vocabulary of the model (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (GPU runs)")
-    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--json", help="write the rows to this JSON file (rewritten after each one)")
 
     args = ap.parse_args(argv)
     return run_cli(lambda: _dispatch(args))
@@ -118,11 +118,8 @@ def _dispatch(args) -> None:
 
         write_stats(args.corpus, parse_int_list("--sizes", args.sizes, 1), Path(args.out))
     elif args.command == "bench":
-        from .bench import run_bench
+        from .bench import run_grid
 
-        out = run_bench(args.preset, args.seq_len, args.batch_size, args.steps, args.device,
-                        vocab_size=args.vocab_size, compile=args.compile)
-        if args.json:
-            from plumbing.atomic import atomic_write_json
-
-            atomic_write_json(Path(args.json), out)
+        run_grid(args.preset, args.seq_len, parse_int_list("--batch-sizes", args.batch_sizes, 1),
+                 [m.strip() for m in args.modes.split(",") if m.strip()], args.steps, args.device, args.vocab_size,
+                 Path(args.json) if args.json else None)

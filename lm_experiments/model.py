@@ -36,7 +36,6 @@ PRESETS = {
     "qwen2-0.5b-like": ("qwen2", dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
                                       num_key_value_heads=2, intermediate_size=4864, tie_word_embeddings=True)),
 }
-DECAY_MODES = ("all", "no-norm-bias", "no-embed", "no-embed-out", "freq-embed-out")
 
 
 def model_config(preset: str, vocab_size: int, seq_len: int):
@@ -76,7 +75,7 @@ def build_model(preset_or_dir: str, vocab_size: int, seq_len: int, seed: int) ->
         return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").float()
 
 
-def _embedding_ids(model: nn.Module) -> tuple[set, set]:
+def embedding_ids(model: nn.Module) -> tuple[set, set]:
     """ids of the input-embedding parameters and of the output-layer parameters (the same tensor when tied)."""
     embed = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters(recurse=False)}
     head = model.get_output_embeddings()
@@ -88,61 +87,8 @@ def n_params(model: nn.Module, non_embedding: bool = False) -> int:
     """Distinct parameters (a tied matrix counted once); non_embedding drops the input embedding and the
     output layer."""
     params = {id(p): p for p in model.parameters()}
-    skip = set().union(*_embedding_ids(model)) if non_embedding else set()
+    skip = set().union(*embedding_ids(model)) if non_embedding else set()
     return sum(p.numel() for i, p in params.items() if i not in skip)
-
-
-def decay_groups(model: nn.Module, mode: str, weight_decay: float, row_scale: torch.Tensor | None = None) -> list[dict]:
-    """AdamW parameter groups: which parameters weight decay touches.
-
-    all           every parameter
-    no-norm-bias  all but normalisation weights (any module whose class name contains "Norm") and biases
-                  (parameter names ending in "bias") -- the usual LLM recipe and the default
-    no-embed      additionally not the input embedding (every nn.Embedding)
-    no-embed-out  additionally not the output layer (model.get_output_embeddings(), the lm_head)
-    freq-embed-out  as no-embed-out for AdamW, but the input embedding and the output layer are decayed row by
-                  row (row k = token k) with strength weight_decay * row_scale[k], row_scale = the token's
-                  training count / the mean count over the vocabulary (`step.apply_row_decay`, after each step);
-                  the mitigation of theory.perclass: rare tokens' rows are decayed less, frequent ones more
-    With tied embeddings the shared matrix counts as input embedding AND output layer, so "no-embed" and
-    "no-embed-out" both exempt it (they differ only for an untied model such as openelm-270m-like).
-    Returns at most three groups, {"name": "decay", "weight_decay": weight_decay, ...}, {"name": "no_decay",
-    "weight_decay": 0.0, ...} and, for freq-embed-out, {"name": "row_decay", "weight_decay": 0.0,
-    "row_weight_decay": weight_decay, "row_scale": row_scale, ...}; every trainable parameter is in exactly one
-    (a tied tensor once).
-    """
-    if mode not in DECAY_MODES:
-        raise InputError(f"unknown decay mode {mode!r}; allowed: {', '.join(DECAY_MODES)}")
-    if (mode == "freq-embed-out") != (row_scale is not None):
-        raise InputError(f"decay mode {mode!r}: row_scale (the per-token strengths) is needed by freq-embed-out "
-                         "and by no other mode")
-    norm_or_bias = set()
-    for module in model.modules():
-        is_norm = "Norm" in type(module).__name__
-        for pname, p in module.named_parameters(recurse=False):
-            if is_norm or pname.endswith("bias"):
-                norm_or_bias.add(id(p))
-    embed, out = _embedding_ids(model)
-    exempt = set()
-    if mode != "all":
-        exempt |= norm_or_bias
-    if mode in ("no-embed", "no-embed-out"):
-        exempt |= embed
-    if mode == "no-embed-out":
-        exempt |= out
-    rows = embed | out if mode == "freq-embed-out" else set()
-    params = {id(p): p for p in model.parameters() if p.requires_grad}
-    decay = [p for i, p in params.items() if i not in exempt and i not in rows]
-    no_decay = [p for i, p in params.items() if i in exempt and i not in rows]
-    by_row = [p for i, p in params.items() if i in rows]
-    for p in by_row:
-        if p.dim() != 2 or p.shape[0] != row_scale.shape[0]:
-            raise InputError(f"row_scale has {row_scale.shape[0]} entries, the embedding/output matrix "
-                             f"{tuple(p.shape)} rows: one strength per token is needed")
-    return [g for g in ({"name": "decay", "params": decay, "weight_decay": float(weight_decay)},
-                        {"name": "no_decay", "params": no_decay, "weight_decay": 0.0},
-                        {"name": "row_decay", "params": by_row, "weight_decay": 0.0,
-                         "row_weight_decay": float(weight_decay), "row_scale": row_scale}) if g["params"]]
 
 
 def flops_per_token(model_or_config, seq_len: int) -> float:

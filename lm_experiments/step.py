@@ -4,8 +4,8 @@ that trains.
 
 A step: set the scheduled lr (lr_at), forward under bf16 autocast (CUDA only), float32 cross-entropy (mean over
 the positions), the divergence check (one host sync: the loss averaged over the ranks), zero_grad, backward,
-clipping of the global gradient norm to cfg.grad_clip (0: off), the AdamW step, the per-row decay of decay mode
-freq-embed-out (apply_row_decay; nothing in the other modes).
+clipping of the global gradient norm to cfg.grad_clip (0: off), the per-row decay of the bounded decay modes
+(decay.apply_row_decay; nothing in the other modes), the AdamW step.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from plumbing.errors import InputError
 
-from .model import decay_groups
+from .decay import apply_row_decay, check_stable, decay_groups
 
 if TYPE_CHECKING:
     from .measure import TokenLoss
@@ -62,30 +62,13 @@ def all_ranks_mean(value: torch.Tensor, world: int) -> float:
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device,
                    counts=None) -> torch.optim.AdamW:
-    """AdamW over model.decay_groups(model, cfg.decay_mode, cfg.weight_decay): lr cfg.lr (train_step sets the
-    scheduled value each step), betas (0.9, 0.95), eps 1e-8, the fused kernel on CUDA. `counts` (the training
-    count of every token id) sets the per-row strengths count / mean count of decay mode freq-embed-out."""
-    row_scale = None
-    if cfg.decay_mode == "freq-embed-out":
-        if counts is None:
-            raise InputError("decay mode freq-embed-out needs the training counts of the tokens")
-        c = torch.as_tensor(counts, dtype=torch.float32)
-        row_scale = (c / c.mean()).to(device)
-    return torch.optim.AdamW(decay_groups(model, cfg.decay_mode, cfg.weight_decay, row_scale), lr=cfg.lr,
+    """AdamW over decay.decay_groups(model, cfg.decay_mode, cfg.weight_decay, counts): lr cfg.lr (train_step sets
+    the scheduled value each step), betas (0.9, 0.95), eps 1e-8, the fused kernel on CUDA. `counts` (the training
+    count of every token id) sets the per-row strengths of the bounded decay modes. Refused (decay.check_stable)
+    when the peak lr times any strength, per row included, exceeds decay.MAX_DECAY_PER_STEP."""
+    check_stable(cfg.decay_mode, cfg.weight_decay, cfg.lr, counts)
+    return torch.optim.AdamW(decay_groups(model, cfg.decay_mode, cfg.weight_decay, counts, device), lr=cfg.lr,
                              betas=(0.9, 0.95), eps=1e-8, fused=device.type == "cuda")
-
-
-@torch.no_grad()
-def apply_row_decay(opt: torch.optim.Optimizer) -> None:
-    """Decoupled per-row decay of the "row_decay" group (decay mode freq-embed-out), after the AdamW step:
-    row k *= exp(-lr * row_weight_decay * row_scale[k]). To first order in lr this is AdamW's own
-    p -= lr * weight_decay * p with a per-row strength; the exponential keeps a row's sign when
-    lr * strength > 1 (the most frequent tokens' rows at large lambda)."""
-    for group in opt.param_groups:
-        if group.get("row_weight_decay", 0.0) > 0.0:
-            factor = torch.exp(-group["lr"] * group["row_weight_decay"] * group["row_scale"])[:, None]
-            for p in group["params"]:
-                p.mul_(factor.to(p.dtype))
 
 
 def train_step(net: torch.nn.Module, model: torch.nn.Module, opt: torch.optim.Optimizer, batch: torch.Tensor,
@@ -119,8 +102,8 @@ def train_step(net: torch.nn.Module, model: torch.nn.Module, opt: torch.optim.Op
     loss.backward()
     if cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    apply_row_decay(opt, batch)  # before the step, where AdamW applies its own decay
     opt.step()
-    apply_row_decay(opt)
     if token_loss is not None:
         token_loss.update(flat, targets, ce=ce)
     return value

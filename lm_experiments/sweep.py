@@ -64,11 +64,13 @@ from theory import metrics
 
 from . import stats
 from .data import load_prepared, prepare
+from .decay import check_stable
 from .train import TrainConfig, ranks_agree, train_run, training_counts
 
 METRICS = LM_METRIC_NAMES  # average_loss, balanced_loss, accuracy, low/high_freq_loss, low/high_mass_loss
 SIZES = LM_GROUP_SIZES  # n_low, n_high, n_low_mass, n_high_mass
 MASS = 0.5  # the cumulative-mass split of measure.summarize (its default)
+PERCENTILE = 99.0  # the low/high split of measure.summarize (its default): the token tables split there too
 # learning_speed.csv's `measurable`: a token's loss curve averages over its eval_count occurrences in the training
 # evaluation window. Evidence (tiny preset, 3 seeds, lambda 0 and 2): the spread over seeds of a token's speed
 # falls from 0.055 at 1 occurrence to 0.020 at 20-25 (0.014 at 30-50), while the median speed rises from -0.16
@@ -77,9 +79,15 @@ MASS = 0.5  # the cumulative-mass split of measure.summarize (its default)
 MIN_EVAL_COUNT = 20
 
 
+SWEEP_KEYS = ("lambdas", "seeds", "decay_modes", "compare_at")  # what a regime may set besides train keys
+
+
 @dataclass(frozen=True)
 class SweepConfig:
-    """lambdas x seeds x decay_modes runs of `train` (TrainConfig fields, e.g. preset, steps, lr) on one corpus."""
+    """lambdas x seeds x decay_modes runs of `train` (TrainConfig fields, e.g. preset, steps, lr) on one corpus.
+
+    The first decay mode is the baseline; the others train only at the lambdas of `compare_at` (empty: at every
+    lambda). A regime (name -> overrides) is a sweep of its own: its overrides are train keys, or SWEEP_KEYS."""
 
     name: str = "tiny"
     corpus: str = "rotten-tomatoes"
@@ -88,37 +96,48 @@ class SweepConfig:
     seeds: tuple = (0,)
     decay_modes: tuple = ("no-norm-bias",)
     train: dict = field(default_factory=dict)
-    percentile: float = 99.0
-    regimes: dict = field(default_factory=dict)  # regime name -> train overrides (empty: one regime, <out> itself)
+    compare_at: tuple = ()
+    regimes: dict = field(default_factory=dict)  # regime name -> overrides (empty: one regime, <out> itself)
 
     def __post_init__(self):
-        for name in ("lambdas", "seeds", "decay_modes"):
+        for name in ("lambdas", "seeds", "decay_modes", "compare_at"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for lam in self.lambdas:
             check_real("lambdas", lam, 0)
         if not self.lambdas or not self.seeds or not self.decay_modes:
             raise InputError("lambdas, seeds and decay_modes must not be empty")
+        for lam in self.compare_at:
+            if lam not in self.lambdas:
+                raise InputError(f"compare_at holds {lam!r}, which is not among the lambdas {list(self.lambdas)}")
         check_int("vocab_size", self.vocab_size, 300, allow_numpy=False)
-        if self.percentile != 99.0:  # the runs split low/high at measure.summarize's P99; the tables must too
-            raise InputError(f"percentile must be 99 (the runs' low/high split), got {self.percentile!r}")
         known = {f.name for f in fields(TrainConfig)} - {"weight_decay", "seed", "decay_mode", "vocab_size"}
-        for key in [*self.train, *(k for over in self.regimes.values() for k in over)]:
+        for key in [*self.train, *(k for over in self.regimes.values() for k in over if k not in SWEEP_KEYS)]:
             if key not in known:
-                raise InputError(f"unknown train key {key!r}; allowed: {', '.join(sorted(known))}")
+                raise InputError(f"unknown train key {key!r}; allowed: {', '.join(sorted(known))} "
+                                 f"(and in a regime {', '.join(SWEEP_KEYS)})")
         for name in self.regimes:
             if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", str(name)) or name in ("data", "runs"):
                 raise InputError(f"regime name {name!r} must be lower-case letters, digits and '-' (a folder name), "
                                  "not 'data' or 'runs'")
         for sub in self.by_regime().values():  # every regime's train block with every decay mode, by TrainConfig
-            for mode in self.decay_modes:
-                sub.train_config(self.lambdas[0], self.seeds[0], mode)
+            for mode in sub.decay_modes:
+                sub.train_config(sub.lambdas[0], sub.seeds[0], mode)
 
     def by_regime(self) -> dict:
         """{regime: the one-regime SweepConfig of it}; {"": self} when there are no regimes."""
         if not self.regimes:
             return {"": self}
-        return {name: replace(self, name=f"{self.name}-{name}", train={**self.train, **over}, regimes={})
+        return {name: replace(self, name=f"{self.name}-{name}", regimes={},
+                              train={**self.train, **{k: v for k, v in over.items() if k not in SWEEP_KEYS}},
+                              **{k: v for k, v in over.items() if k in SWEEP_KEYS})
                 for name, over in self.regimes.items()}
+
+    def runs(self) -> list[tuple[str, float, int]]:
+        """(decay_mode, lambda, seed) of every run of a one-regime sweep: the first decay mode at every lambda,
+        the others at compare_at (every lambda when empty), lambda 0 once (the first mode's run serves all)."""
+        at = set(self.compare_at or self.lambdas)
+        return [(mode, lam, seed) for i, mode in enumerate(self.decay_modes) for lam in self.lambdas
+                for seed in self.seeds if i == 0 or (lam != 0 and lam in at)]
 
     def train_config(self, lam: float, seed: int, mode: str) -> TrainConfig:
         return TrainConfig(**{**self.train, "weight_decay": float(lam), "seed": int(seed), "decay_mode": mode,
@@ -136,33 +155,66 @@ PRESETS = {
     # held-out); it is evaluated 5 times on all of them and on 32k held-out tokens. Batch 12 x 128 keeps the
     # logits under glibc's 32 MiB mmap threshold, so with the Makefile's MALLOC_* settings no step pays for
     # page faults.
-    # Decay modes: uniform decay (no-norm-bias) and two mitigations, the embedding/output layer not decayed
-    # (no-embed-out) and decayed per token by its training count (freq-embed-out); lambda 0 is one run for all
-    # three, so 3 seeds x (1 + 2 lambdas x 3 modes) = 21 runs.
-    "tiny": SweepConfig(vocab_size=4096, lambdas=(0.0, 1.0, 2.0), seeds=(0, 1, 2),
-                        decay_modes=("no-norm-bias", "no-embed-out", "freq-embed-out"),
+    # Decay modes: uniform decay (no-norm-bias) at every lambda, and at lambda 2 the ablation (no-embed-out: the
+    # embedding/output layer not decayed) and the two bounded mitigations (capped-embed-out, lazy-embed-out):
+    # 3 seeds x (lambdas 0, 1, 2 + 3 modes at lambda 2) = 18 runs.
+    "tiny": SweepConfig(vocab_size=4096, lambdas=(0.0, 1.0, 2.0), seeds=(0, 1, 2), compare_at=(2.0,),
+                        decay_modes=("no-norm-bias", "no-embed-out", "capped-embed-out", "lazy-embed-out"),
                         train={"steps": 200, "batch_size": 12, "eval_every": 50, "checkpoint_every": 50,
                                "train_tokens": 32768, "eval_tokens": 32768}),
-    # Real scale in one device window (9 minutes of one H100; `--budget-minutes 9`): the openelm-270m-like model
-    # (271M parameters at vocab 32k), batch 64 x 128 = 8,192 tokens a step, bf16, torch.compile once per process.
-    # Planned from the figures measured on one H100 (41 ms/step compiled, 69 eager; about 30-60 s to compile):
-    # 28 runs (2 regimes x 2 seeds x [lambda 0 + lambdas 1, 2 in three decay modes: uniform and the two
-    # mitigations]) of 300 steps = 12.3 s of steps, ~1 s of evaluation (5 x 2 x <= 131k tokens) and ~2-3 s of
-    # writing per-token files: ~16 s a run, ~7.6 min for all, +1 min compile and start = ~8.6 min; runs are
-    # ordered so that a stop at the budget keeps whole comparisons (the seed-1 mitigation runs come last).
-    # lr 5e-4 (not tuned on a GPU: no measurement yet), 30 warmup steps, cosine to 10%.
-    # Regimes: `corpus` trains on the whole mixed corpus (3.69M tokens: 300 steps see 2.5M, underfit);
-    # `memorised` on its first 65,536 tokens (37 passes: the lambda = 0 model is meant to fit them, as the
-    # paper's Table 1 model does, training loss 0.05), both measured on training data and held-out text.
-    # Checkpoints only when the budget stops a run (3.25 GB each; deleted once the run is done).
+    # Real scale in one device window: the openelm-270m-like model (271M parameters at vocab 32k), batch 64 x 128 =
+    # 8,192 tokens a step, bf16, torch.compile once per process. Planned from the figures measured on one H200
+    # (REAL_SCALE_PLAN below; `predicted_wall` gives the arithmetic, a test holds it under 9 minutes).
+    # First the `memorised` regime (the paper's Table-1 setting: a model that nearly memorises its training set):
+    # the first 32,768 training tokens, 540 steps = 135 passes at lr 1e-3 (an earlier H200 run, 65,536 tokens and
+    # 300 steps = 37 passes at lr 5e-4, ended at training loss 0.47-0.51; half the tokens, 3.6 times the passes
+    # at twice the lr are meant to reach <= 0.1); 3 seeds x (lambda 0, uniform decay at 1 and 2, and at lambda 2
+    # the ablation no-embed-out and the bounded mitigation lazy-embed-out) = 15 runs, evaluated 4 times. Then the
+    # `corpus` regime (the whole mixed corpus, 3.69M tokens): lambda 0 and 2 x 2 seeds, 600 steps = 4.9M tokens,
+    # 1.3 epochs, evaluated 3 times. Evaluation on <= 65,536 tokens of each split. Checkpoints only when the
+    # budget stops a run. Predicted: 449 s on an H200 (372 s of steps), 508 s on an H100.
     "gpu-270m": SweepConfig(
-        name="gpu-270m", corpus="mixed", vocab_size=32000, lambdas=(0.0, 1.0, 2.0), seeds=(0, 1),
-        decay_modes=("no-norm-bias", "no-embed-out", "freq-embed-out"),
+        name="gpu-270m", corpus="mixed", vocab_size=32000, lambdas=(0.0, 1.0, 2.0), seeds=(0, 1, 2),
+        decay_modes=("no-norm-bias", "no-embed-out", "lazy-embed-out"), compare_at=(2.0,),
         train={"preset": "openelm-270m-like", "device": "cuda", "bf16": True, "compile": True, "batch_size": 64,
-               "seq_len": 128, "steps": 300, "lr": 5e-4, "warmup": 30, "eval_every": 75, "checkpoint_every": 300,
-               "eval_tokens": 131072},
-        regimes={"memorised": {"train_tokens": 65536}, "corpus": {}}),
+               "seq_len": 128, "lr": 1e-3, "warmup": 40, "checkpoint_every": 100000, "eval_tokens": 65536},
+        regimes={"memorised": {"train_tokens": 32768, "steps": 540, "eval_every": 180},
+                 "corpus": {"steps": 600, "eval_every": 300, "lambdas": (0.0, 2.0), "seeds": (0, 1),
+                            "decay_modes": ("no-norm-bias",), "compare_at": ()}}),
 }
+
+# Measured constants of the real-scale plan. ms_per_step: the H200 run of 2026-12-04 (project at 5230684, the
+# README's commands; ../shared/gpu-recipe.md), 35.4 ms/step compiled at batch 64 x 128; an H100 took ~41. start:
+# process start to the first step (data, model, compile), 28 s there. The rest is what a run spends outside its
+# steps after the changes that cut it, carried from the CPU to the GPU: no checkpoint of a finished run (was a
+# 3.25 GB file a run), the per-token file written once a run (0.26-0.6 s on the CPU for the per-token rows of
+# vocab 32,000; was rewritten after each of 5 evaluations), initial weights built once per seed (4-10 s on 2 cores
+# for the 271M model; was every run), so ~0.6 s of files and setup a run, and evaluation: a forward pass is
+# ~1/3 of a step's FLOPs, so 65,536 tokens (8 batches of 8,192) take ~8 x 35.4 / 3 ms = 0.1 s; counted as 0.25 s
+# with the per-token accumulation and the eager (uncompiled) forward. end: summary tables, re-reading each run's
+# per-token file once (~0.5 s a run on the CPU).
+REAL_SCALE_PLAN = {"ms_per_step": {"H200": 35.4, "H100": 41.0}, "start_seconds": 28.0,
+                   "overhead_seconds_per_run": 0.6, "eval_seconds_per_65k_tokens": 0.25, "end_seconds_per_run": 0.5}
+
+
+def predicted_wall(cfg: SweepConfig, device: str = "H200", plan: dict = REAL_SCALE_PLAN) -> dict:
+    """Predicted seconds of a sweep on one GPU: start + sum over runs of (steps x ms_per_step + evaluations x
+    (tokens evaluated / 65,536) x eval cost + fixed overhead + end cost). Evaluation covers min(eval_tokens, the
+    tokens trained on) of the training split and eval_tokens of the held-out split.
+    Returns {"seconds", "train_seconds", "runs", "overhead_share"}."""
+    train = other = 0.0
+    n = 0
+    for sub in cfg.by_regime().values():
+        for mode, lam, seed in sub.runs():
+            tc = sub.train_config(lam, seed, mode)
+            evals = 1 + -(-tc.steps // tc.eval_every)
+            tokens = min(tc.eval_tokens, tc.train_tokens or tc.eval_tokens) + tc.eval_tokens
+            train += tc.steps * plan["ms_per_step"][device] / 1e3
+            other += (evals * plan["eval_seconds_per_65k_tokens"] * tokens / 65536
+                      + plan["overhead_seconds_per_run"] + plan["end_seconds_per_run"])
+            n += 1
+    total = plan["start_seconds"] + train + other
+    return {"seconds": total, "train_seconds": train, "runs": n, "overhead_share": (total - train) / total}
 
 
 def load_sweep_config(spec: str) -> SweepConfig:
@@ -180,20 +232,19 @@ def run_folder_name(cfg: SweepConfig, lam: float, seed: int, mode: str) -> str:
 
 def planned_runs(cfg: SweepConfig) -> list[tuple[str, str, float, int]]:
     """(regime, decay_mode, lambda, seed) of every run to train, most informative first (see the module doc)."""
-    lams = sorted(cfg.lambdas)
-    rank = {lam: i for i, lam in enumerate([lams[0], *lams[:0:-1]])}  # smallest, then from the largest down
-    runs = [(seed_i, rank[lam], mode_i, reg_i, reg, mode, lam, seed)
-            for seed_i, seed in enumerate(cfg.seeds) for lam in cfg.lambdas
-            for mode_i, mode in enumerate(cfg.decay_modes) for reg_i, reg in enumerate(cfg.by_regime())
-            if lam != 0 or mode_i == 0]
-    return [r[4:] for r in sorted(runs)]
+    plan = []
+    for reg, sub in cfg.by_regime().items():
+        lams = sorted(sub.lambdas)
+        rank = {lam: i for i, lam in enumerate([lams[0], *lams[:0:-1]])}  # smallest, then from the largest down
+        runs = sorted(sub.runs(), key=lambda r: (sub.seeds.index(r[2]), rank[r[1]], sub.decay_modes.index(r[0])))
+        plan += [(reg, mode, lam, seed) for mode, lam, seed in runs]
+    return plan
 
 
 def sweep_training_counts(cfg: SweepConfig, prepared) -> np.ndarray:
     """The training counts of the sweep's runs (train.training_counts): one vector, as every run trains on the
     same ids; an InputError if the configs of two runs would train on different ids."""
-    configs = [cfg.train_config(lam, seed, mode) for mode in cfg.decay_modes for lam in cfg.lambdas
-               for seed in cfg.seeds]
+    configs = [cfg.train_config(lam, seed, mode) for mode, lam, seed in cfg.runs()]
     if len({c.train_tokens for c in configs}) > 1:
         raise InputError("the runs of a sweep must train on the same tokens (one train_tokens); split the sweep")
     return training_counts(configs[0], prepared)
@@ -203,14 +254,14 @@ def write_token_stats(prepared, cfg: SweepConfig, out: Path) -> np.ndarray:
     """token_stats.csv/json, data_manifest.json and text_sample.csv from the counts of the tokens the runs train
     on (sweep_training_counts); returns those counts."""
     counts = sweep_training_counts(cfg, prepared)
-    atomic_write_csv(stats.token_table(counts, cfg.percentile, mass=MASS), out / LM_TOKEN_STATS.name)  # framed
+    atomic_write_csv(stats.token_table(counts, PERCENTILE, mass=MASS), out / LM_TOKEN_STATS.name)  # framed
     atomic_write_json(out / "token_stats.json", {
-        **stats.mass_cuts(counts, cfg.percentile), "n_tokens_counted": int(counts.sum()),
+        **stats.mass_cuts(counts, PERCENTILE), "n_tokens_counted": int(counts.sum()),
         "train_tokens": cfg.train.get("train_tokens"), "mass_split": MASS,
         "counted": "the token ids every run of the sweep trained on (the first train_tokens of the training split)"})
     atomic_write_json(out / "data_manifest.json", prepared.manifest)
     sample = _sample_text(prepared)
-    atomic_write_csv(stats.text_sample(prepared.tokenizer, sample, counts, cfg.percentile), out / LM_TEXT_SAMPLE.name)
+    atomic_write_csv(stats.text_sample(prepared.tokenizer, sample, counts, PERCENTILE), out / LM_TEXT_SAMPLE.name)
     return counts
 
 
@@ -253,6 +304,10 @@ def run_sweep(cfg: SweepConfig, out: str | Path, progress: bool = True, data: st
             atomic_write_json(out / reg / "config.json", {**claim_result_folder(out / reg, sub.to_dict()),
                                                           "regime": reg, "sweep": cfg.name})
     counts = {reg: write_token_stats(prepared, sub, out / reg) for reg, sub in subs.items()}
+    for reg, sub in subs.items():  # an unstable decay is refused before any run trains
+        for mode, lam, seed in sub.runs():
+            tc = sub.train_config(lam, seed, mode)
+            check_stable(tc.decay_mode, tc.weight_decay, tc.lr, counts[reg])
     plan, walls = [], []
     for order, (reg, mode, lam, seed) in enumerate(tqdm(planned_runs(cfg), desc="sweep", unit="run",
                                                            disable=not progress)):
@@ -273,7 +328,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, progress: bool = True, data: st
                     walls.append(wall)
         plan.append({"order": order, "regime": reg, "decay_mode": mode, "lambda": lam, "seed": seed,
                      "run": folder.name, "state": state, "wall_seconds": wall})
-    atomic_write_csv(frame(LM_PLAN, plan), out / LM_PLAN.name)
+        atomic_write_csv(frame(LM_PLAN, plan), out / LM_PLAN.name)  # after every run: a killed sweep keeps it
     return {reg: collect(sub, out / reg, counts[reg]) for reg, sub in subs.items()}
 
 
@@ -302,39 +357,40 @@ def collect(cfg: SweepConfig, out: Path, counts: np.ndarray) -> pd.DataFrame:
     rows, speeds = [], []
     counts = np.asarray(counts, dtype=np.float64)
     bins = metrics.power_of_3_bins(counts)
-    expected = _group_sizes(counts, cfg.percentile)
-    for mode in cfg.decay_modes:
-        for lam in cfg.lambdas:
-            for seed in cfg.seeds:
-                run = out / "runs" / run_folder_name(cfg, lam, seed, mode)
-                if not (run / "done.json").is_file():  # not (yet) finished: a budget stopped the sweep
-                    continue
-                _check_trained_on(run, counts)
-                m = read_result_csv(run / LM_RUN_METRICS.name, LM_RUN_METRICS.columns)
-                final = m[m["step"] == m["step"].max()]
-                for _, r in final.iterrows():
-                    got = {k: int(r[k]) for k in SIZES}
-                    if got != expected:
-                        raise InputError(f"{str(run / LM_RUN_METRICS.name)!r}: group sizes {got} are not those of "
-                                         f"the sweep's training counts {expected}: the run split low/high by other "
-                                         "counts (another train_tokens or corpus?); use a new folder")
-                    rows.append({"lambda": lam, "seed": seed, "split": r["split"], **{k: r[k] for k in METRICS},
-                                 **got, "decay_mode": mode, "step": int(r["step"]), "corpus": cfg.corpus,
-                                 "run": run.name})
-                pt = read_result_csv(run / LM_RUN_PER_TOKEN.name, LM_RUN_PER_TOKEN.columns)
-                pt = pt[pt["split"] == "train"]
-                curves = pt.pivot(index="step", columns="token_id", values="loss").sort_index()
-                curves = curves.dropna(axis=1)
-                speed = metrics.learning_speed(curves.to_numpy(), curves.index.to_numpy(float))
-                ids = curves.columns.to_numpy()
-                # the evaluation window is the same at every step: its count of an id is that of the first step
-                first = pt[pt["step"] == pt["step"].min()].set_index("token_id")["count"]
-                eval_count = first.reindex(ids).to_numpy()
-                speeds.append(frame(LM_LEARNING_SPEED, {"decay_mode": mode, "lambda": lam, "seed": seed,
-                                                        "token_id": ids, "train_count": counts[ids],
-                                                        "pow3_bin": bins[ids], "eval_count": eval_count,
-                                                        "measurable": eval_count >= MIN_EVAL_COUNT,
-                                                        "learning_speed": speed}))
+    expected = _group_sizes(counts, PERCENTILE)
+    planned = set(cfg.runs())
+    for mode, lam, seed in [(m, lam, s) for m in cfg.decay_modes for lam in cfg.lambdas for s in cfg.seeds]:
+        if lam != 0 and (mode, lam, seed) not in planned:
+            continue  # lambda 0 is listed under every decay mode (one run serves them all)
+        run = out / "runs" / run_folder_name(cfg, lam, seed, mode)
+        if not (run / "done.json").is_file():  # not (yet) finished: a budget stopped the sweep
+            continue
+        _check_trained_on(run, counts)
+        m = read_result_csv(run / LM_RUN_METRICS.name, LM_RUN_METRICS.columns)
+        final = m[m["step"] == m["step"].max()]
+        for _, r in final.iterrows():
+            got = {k: int(r[k]) for k in SIZES}
+            if got != expected:
+                raise InputError(f"{str(run / LM_RUN_METRICS.name)!r}: group sizes {got} are not those of "
+                                 f"the sweep's training counts {expected}: the run split low/high by other "
+                                 "counts (another train_tokens or corpus?); use a new folder")
+            rows.append({"lambda": lam, "seed": seed, "split": r["split"], **{k: r[k] for k in METRICS},
+                         **got, "decay_mode": mode, "step": int(r["step"]), "corpus": cfg.corpus,
+                         "run": run.name})
+        pt = read_result_csv(run / LM_RUN_PER_TOKEN.name, LM_RUN_PER_TOKEN.columns)
+        pt = pt[pt["split"] == "train"]
+        curves = pt.pivot(index="step", columns="token_id", values="loss").sort_index()
+        curves = curves.dropna(axis=1)
+        speed = metrics.learning_speed(curves.to_numpy(), curves.index.to_numpy(float))
+        ids = curves.columns.to_numpy()
+        # the evaluation window is the same at every step: its count of an id is that of the first step
+        first = pt[pt["step"] == pt["step"].min()].set_index("token_id")["count"]
+        eval_count = first.reindex(ids).to_numpy()
+        speeds.append(frame(LM_LEARNING_SPEED, {"decay_mode": mode, "lambda": lam, "seed": seed,
+                                                "token_id": ids, "train_count": counts[ids],
+                                                "pow3_bin": bins[ids], "eval_count": eval_count,
+                                                "measurable": eval_count >= MIN_EVAL_COUNT,
+                                                "learning_speed": speed}))
     summary = frame(LM_SUMMARY, rows)
     if summary.empty:
         return summary  # no run finished: no tables

@@ -4,10 +4,12 @@ Files in the run folder (each written atomically):
   manifest.json     config, data provenance, tokenizer hash, versions, seed, device, parameter counts
   metrics.csv       step, split, average_loss, balanced_loss, accuracy, low_freq_loss, high_freq_loss,
                     low_mass_loss, high_mass_loss, n_low, n_high, n_low_mass, n_high_mass, n_tokens
-  per_token.csv.gz  step, split, token_id, count, loss (ids with count > 0)
-  checkpoint.pt     model, optimizer, step, RNG states (resume; read with torch.load(weights_only=True));
-                    deleted when the run is done unless keep_checkpoint (a 270M model's is 3.25 GB)
-  done.json         the final metrics; a rerun of a finished run returns them at once
+  per_token.csv.gz  step, split, token_id, count, loss (ids with count > 0); written at each checkpoint and at the end
+  checkpoint.pt     model, optimizer, step, RNG states (resume; read with torch.load(weights_only=True)); saved
+                    every checkpoint_every steps before the last and when a budget stops the run, never for a run
+                    that ends unless keep_checkpoint (a 270M model's is 3.25 GB), deleted once the run is done
+  done.json         the final metrics and where the run's wall went (setup, evaluation, writing, checkpoints,
+                    training steps); a rerun of a finished run returns it at once
 Evaluation (at step 0, every eval_every steps and at the end) runs the model on contiguous seq_len windows
 over the first eval_tokens tokens of each split -- the training split too, as the paper measures on
 training data -- and splits tokens into low/high frequency by their count in the tokens trained on
@@ -47,7 +49,8 @@ from plumbing.validate import check_int, check_real
 
 from . import checkpoint
 from .measure import TokenLoss, summarize
-from .model import DECAY_MODES, PRESETS, build_model, flops_per_token, n_params
+from .decay import check_mode
+from .model import PRESETS, build_model, flops_per_token, n_params
 from .step import autocast, lr_at, make_optimizer, prepare_device, train_step
 
 __all__ = ["RESUMABLE_CHANGES", "TrainConfig", "batch_at", "evaluate", "lr_at", "ranks_agree", "train_run",
@@ -71,7 +74,7 @@ class TrainConfig:
     warmup: int = 20  # linear warmup steps, then cosine decay to min_lr_ratio * lr at `steps`
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.1  # AdamW's decoupled decay (torch: p -= lr * weight_decay * p)
-    decay_mode: str = "no-norm-bias"  # model.DECAY_MODES
+    decay_mode: str = "no-norm-bias"  # decay.DECAY_MODES
     seed: int = 0
     grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
     eval_every: int = 50
@@ -84,8 +87,7 @@ class TrainConfig:
     keep_checkpoint: bool = False  # keep checkpoint.pt once the run is done (otherwise it is deleted)
 
     def __post_init__(self):
-        if self.decay_mode not in DECAY_MODES:
-            raise InputError(f"unknown decay mode {self.decay_mode!r}; allowed: {', '.join(DECAY_MODES)}")
+        check_mode(self.decay_mode)
         for name in ("seq_len", "batch_size", "steps", "eval_every", "eval_tokens", "checkpoint_every"):
             check_int(name, getattr(self, name), 1, allow_numpy=False)
         check_real("lr", self.lr, 0, low_open=True)
@@ -202,6 +204,7 @@ def _close_distributed() -> None:
     import torch.distributed as dist
 
     _Module.key = _Module.model = _Module.net = None
+    _Module.inits.clear()
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -248,21 +251,36 @@ class _Module:
     `net` runs the training forward (DDP over the ranks, torch.compile when asked). When the previous run had the
     same preset, vocabulary, sequence length, device, world size and compile flag, the new initial weights are
     copied into the previous model in place, so the compiled `net` (and its compiled graph) is reused; otherwise
-    both are built anew. The copy makes the run's start exactly that of a freshly built model.
+    both are built anew. The copy makes the run's start exactly that of a freshly built model. The initial
+    weights of each seed are built once and kept on the device (`inits`, at most MAX_INITS seeds): a sweep's
+    runs share a few seeds, and building a 271M model on the CPU takes seconds.
     """
 
+    MAX_INITS = 4
     key = None
     model = net = None
+    inits: dict = {}
 
     @classmethod
     def get(cls, cfg: TrainConfig, vocab: int, device: torch.device, world: int):
-        fresh = build_model(cfg.preset, vocab, cfg.seq_len, cfg.seed)
+        init_key = (cfg.preset, vocab, cfg.seq_len, str(device), cfg.seed)
+        fresh = None
+        if cfg.preset in PRESETS and init_key in cls.inits:
+            init = cls.inits[init_key]
+        else:
+            fresh = build_model(cfg.preset, vocab, cfg.seq_len, cfg.seed)
+            init = fresh.state_dict()
+            if cfg.preset in PRESETS:  # a checkpoint folder's files may change between runs: never cached
+                if len(cls.inits) >= cls.MAX_INITS:
+                    cls.inits.pop(next(iter(cls.inits)))
+                cls.inits[init_key] = {k: v.detach().to(device, copy=True) for k, v in init.items()}
         key = (cfg.preset, vocab, cfg.seq_len, str(device), world, cfg.compile)
         if key == cls.key and cfg.preset in PRESETS:
             with torch.no_grad():
-                cls.model.load_state_dict(fresh.state_dict())
+                cls.model.load_state_dict(init)
             cls.model.zero_grad(set_to_none=True)
         else:
+            fresh = fresh or build_model(cfg.preset, vocab, cfg.seq_len, cfg.seed)
             cls.key, cls.model = None, fresh.to(device)
             net = cls.model
             if world > 1:
@@ -275,29 +293,42 @@ class _Module:
 
 
 class _Recorder:
-    """Evaluates both splits and keeps metrics.csv and per_token.csv.gz (rank 0 rewrites them whole after each
-    evaluation); a resumed run starts from the rows up to its checkpoint's step."""
+    """Evaluates both splits; rank 0 rewrites metrics.csv (small) after each evaluation and per_token.csv.gz (one
+    row per evaluated id, split and step: the large file) only when the run checkpoints or ends (`save_tokens`), so
+    a resumed run finds the per-token rows up to its checkpoint's step and a run writes that file once or twice,
+    not after every evaluation. `seconds` holds the time spent evaluating and writing."""
 
     def __init__(self, out: Path, cfg: TrainConfig, splits: tuple, train_counts: np.ndarray, vocab: int,
                  device: torch.device, rank: int, resumed_at: int | None = None):
         self.out, self.cfg, self.splits, self.train_counts = out, cfg, splits, train_counts
         self.vocab, self.device, self.rank = vocab, device, rank
         self.rows, self.tokens = [], []
+        self.seconds = {"eval": 0.0, "write": 0.0}
         if resumed_at is not None:
             self.rows = _read_csv(out / "metrics.csv").query("step <= @resumed_at").to_dict("records")
             self.tokens = [_read_csv(out / "per_token.csv.gz").query("step <= @resumed_at")]
 
     def eval_and_save(self, model, step: int) -> None:
-        rows, tokens, train_counts, out = self.rows, self.tokens, self.train_counts, self.out
+        t0 = time.perf_counter()
         for split, ids in self.splits:
             loss_sum, count, correct = evaluate(model, ids, self.cfg, self.device, self.vocab).numpy()
-            rows.append({"step": step, "split": split, **summarize(loss_sum, count, correct, train_counts)})
+            self.rows.append({"step": step, "split": split,
+                              **summarize(loss_sum, count, correct, self.train_counts)})
             seen = np.flatnonzero(count)
-            tokens.append(pd.DataFrame({"step": step, "split": split, "token_id": seen, "count": count[seen],
-                                        "loss": loss_sum[seen] / count[seen]}))
+            self.tokens.append(pd.DataFrame({"step": step, "split": split, "token_id": seen, "count": count[seen],
+                                             "loss": loss_sum[seen] / count[seen]}))
+        t1 = time.perf_counter()
         if self.rank == 0:
-            atomic_write_csv(frame(LM_RUN_METRICS, rows), out / LM_RUN_METRICS.name)
-            atomic_write_csv(frame(LM_RUN_PER_TOKEN, pd.concat(tokens, ignore_index=True)), out / LM_RUN_PER_TOKEN.name)
+            atomic_write_csv(frame(LM_RUN_METRICS, self.rows), self.out / LM_RUN_METRICS.name)
+        self.seconds["eval"] += t1 - t0
+        self.seconds["write"] += time.perf_counter() - t1
+
+    def save_tokens(self) -> None:
+        t0 = time.perf_counter()
+        if self.rank == 0:
+            atomic_write_csv(frame(LM_RUN_PER_TOKEN, pd.concat(self.tokens, ignore_index=True)),
+                             self.out / LM_RUN_PER_TOKEN.name)
+        self.seconds["write"] += time.perf_counter() - t0
 
     def final(self, step: int) -> dict:
         """{split: metrics} of the evaluation at `step`, NaN as None."""
@@ -324,6 +355,7 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
     _check_same_config(out, cfg)
     if (out / "done.json").is_file():
         return json.loads((out / "done.json").read_text())
+    t_call = time.perf_counter()
     device, rank, world = _setup_device(cfg)
     train_ids, train_counts, vocab = _training_data(cfg, prepared)
     model, net = _Module.get(cfg, vocab, device, world)
@@ -336,9 +368,10 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
     if rank == 0:
         atomic_write_json(out / "manifest.json", _manifest(cfg, prepared, model, device, world, train_ids.size))
         out.mkdir(parents=True, exist_ok=True)
+    setup_seconds = time.perf_counter() - t_call
     if start == 0:
         record.eval_and_save(model, 0)
-    train_seconds, t_call = 0.0, time.perf_counter()
+    train_seconds = checkpoint_seconds = 0.0
     bar = tqdm(total=cfg.steps, initial=start, desc=out.name, unit="step", leave=False,
                disable=not progress or rank != 0)
     try:
@@ -355,15 +388,25 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
             out_of_time = deadline is not None and done < cfg.steps and _any_rank(time.monotonic() > deadline, world,
                                                                                    device)
             stop = done == stop_at or out_of_time
-            if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps or stop):
-                checkpoint.save(ckpt, model, opt, done)
+            # a finished run needs no checkpoint (done.json replaces it) unless it is kept
+            if (done % cfg.checkpoint_every == 0 and done < cfg.steps) or stop or (done == cfg.steps
+                                                                                   and cfg.keep_checkpoint):
+                record.save_tokens()
+                t0 = time.perf_counter()
+                if rank == 0:
+                    checkpoint.save(ckpt, model, opt, done)
+                checkpoint_seconds += time.perf_counter() - t0
             if stop:
                 return {"stopped_at": done}
     finally:
         bar.close()
+    record.save_tokens()
     steps_this_call = cfg.steps - start
+    wall = time.perf_counter() - t_call
     result = {"steps": cfg.steps, "final": record.final(cfg.steps), "train_seconds_this_call": train_seconds,
-              "wall_seconds_this_call": time.perf_counter() - t_call,
+              "wall_seconds_this_call": wall, "setup_seconds": setup_seconds,
+              "eval_seconds": record.seconds["eval"], "write_seconds": record.seconds["write"],
+              "checkpoint_seconds": checkpoint_seconds,
               "tokens_per_s": (steps_this_call * world * cfg.batch_size * cfg.seq_len / train_seconds
                                if train_seconds > 0 else None)}
     if rank == 0:

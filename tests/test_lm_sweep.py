@@ -150,7 +150,7 @@ def test_table1_reports_mean_and_std_over_seeds():
 @pytest.mark.parametrize("bad,message", [
     ({"lambdas": (-1.0,)}, "lambdas"), ({"vocab_size": 10}, "vocab_size"), ({"seeds": ()}, "seeds"),
     ({"train": {"learning_rate": 1}}, "learning_rate"), ({"decay_modes": ("everything",)}, "everything"),
-    ({"percentile": 95.0}, "percentile"),
+    ({"compare_at": (3.0,)}, "compare_at holds 3.0"), ({"regimes": {"a": {"lambda": 1}}}, "'lambda'"),
 ])
 def test_bad_sweep_config_is_rejected_naming_the_value(bad, message):
     with pytest.raises(InputError, match=message):

@@ -20,11 +20,10 @@ from lm_experiments import checkpoint
 from lm_experiments import train as train_mod
 from lm_experiments.bench import run_bench
 from lm_experiments.measure import TokenLoss, learning_speeds, summarize
+from lm_experiments.decay import decay_groups
 from lm_experiments.model import (
-    DECAY_MODES,
     PRESETS,
     build_model,
-    decay_groups,
     flops_per_token,
     model_config,
     n_params,
@@ -134,30 +133,6 @@ def test_learning_speeds_on_a_hand_example():
 
 # --- model --------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("preset", ["tiny", "openelm-270m-like", "qwen2-0.5b-like"])
-@pytest.mark.parametrize("mode", DECAY_MODES)
-def test_decay_groups_hold_every_parameter_once_and_respect_the_mode(preset, mode):
-    model = build_model("tiny", V, 16, 0) if preset == "tiny" else _meta_model(preset)
-    vocab = model.get_input_embeddings().weight.shape[0]
-    groups = decay_groups(model, mode, 0.5, torch.ones(vocab) if mode == "freq-embed-out" else None)
-    ids = [id(p) for g in groups for p in g["params"]]
-    assert sorted(ids) == sorted({id(p) for p in model.parameters() if p.requires_grad})
-    decayed = {id(p) for g in groups if g["weight_decay"] > 0 for p in g["params"]}
-    emb, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
-    tied = emb is head
-    assert tied == (preset != "openelm-270m-like")
-    norms = [p for m in model.modules() if "Norm" in type(m).__name__ for p in m.parameters(recurse=False)]
-    biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
-    assert all((id(p) in decayed) == (mode == "all") for p in norms + biases)
-    assert (id(emb) in decayed) == (mode in ("all", "no-norm-bias"))
-    # tied: the shared matrix is the embedding AND the output layer, so "no-embed" exempts it too
-    assert (id(head) in decayed) == (mode in ("all", "no-norm-bias") or (mode == "no-embed" and not tied))
-    if mode in ("no-embed-out", "freq-embed-out"):
-        assert id(emb) not in decayed and id(head) not in decayed
-    by_row = {id(p) for g in groups if g.get("row_weight_decay") for p in g["params"]}
-    assert by_row == ({id(emb), id(head)} if mode == "freq-embed-out" else set())
-
-
 def test_tiny_model_runs_forward_and_the_seed_fixes_the_weights():
     a, b = build_model("tiny", V, 16, 3), build_model("tiny", V, 16, 3)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
@@ -246,7 +221,7 @@ def test_weight_decay_0_and_1_give_different_final_weights(base_run, prepared, t
 
 
 def test_huge_lr_stops_with_the_divergence_error_and_writes_nothing_of_it(prepared, tmp_path):
-    cfg = TrainConfig(**{**BASE, "lr": 1e12, "grad_clip": 0.0, "warmup": 0})
+    cfg = TrainConfig(**{**BASE, "lr": 1e12, "grad_clip": 0.0, "warmup": 0, "weight_decay": 0.0})  # no decay: past the guard
     with pytest.raises(InputError, match=r"diverged at step \d+ .*lower lr"):
         train_run(cfg, prepared, tmp_path, progress=False)
     assert not (tmp_path / "done.json").exists()
@@ -454,15 +429,18 @@ def test_a_damaged_checkpoint_gives_one_input_error_and_changes_nothing(tmp_path
     assert _same_tensors(_state(other), before)
 
 
-def test_bench_cli_writes_its_figures_to_json(tmp_path, capsys):
+def test_bench_cli_writes_one_row_per_mode_and_batch_size_to_json(tmp_path, capsys):
     from lm_experiments.cli import main
 
     path = tmp_path / "bench.json"
-    assert main(["bench", "--seq-len", "8", "--batch-size", "2", "--steps", "1", "--vocab-size", str(V),
+    assert main(["bench", "--seq-len", "8", "--batch-sizes", "2,3", "--steps", "1", "--vocab-size", str(V),
                  "--json", str(path)]) == 0
-    data = json.loads(path.read_text())
-    assert data["tokens_per_s"] > 0 and data["seq_len"] == 8 and data["mfu"] is None
-    assert f"{data['tokens_per_s']:,.0f} tokens/s" in capsys.readouterr().out
+    rows = json.loads(path.read_text())["rows"]
+    assert [(r["batch_size"], r["compile"]) for r in rows] == [(2, False), (3, False)]
+    assert all(r["tokens_per_s"] > 0 and r["seq_len"] == 8 and r["mfu"] is None for r in rows)
+    assert f"{rows[0]['tokens_per_s']:,.0f} tokens/s" in capsys.readouterr().out
+    assert main(["bench", "--modes", "eager,fast", "--json", str(tmp_path / "bad.json")]) == 2
+    assert not (tmp_path / "bad.json").exists()
 
 
 def _free_port() -> int:
@@ -498,27 +476,3 @@ def test_two_cpu_ranks_under_torchrun_give_the_metrics_of_one_process_with_twice
     assert sorted(ddp["step"].unique()) == [0, 5, 10] and len(ddp) == 6
     pd.testing.assert_frame_equal(ddp, one, check_exact=False, rtol=1e-4)
     assert json.loads((tmp_path / "ddp" / "manifest.json").read_text())["world_size"] == 2
-
-
-def test_freq_decay_is_the_no_decay_step_then_each_token_row_shrunk_by_its_count(prepared):
-    """decay mode freq-embed-out: one step equals the no-embed-out step (same AdamW update) followed by
-    row k *= exp(-lr * lambda * n_k / mean(n)) on the (tied) embedding; every other parameter as no-embed-out."""
-    cpu = torch.device("cpu")
-    counts = np.bincount(prepared.train, minlength=V).astype(float)
-    batch = batch_at(prepared.train, TrainConfig(**BASE), 5)
-    models = {}
-    for mode in ("no-embed-out", "freq-embed-out"):
-        cfg = TrainConfig(**{**BASE, "decay_mode": mode, "weight_decay": 2.0, "warmup": 0})
-        model = build_model(cfg.preset, V, cfg.seq_len, 0)
-        opt = make_optimizer(model, cfg, cpu, counts=counts)
-        train_step(model, model, opt, batch, cfg, 5, 1, cpu)
-        models[mode] = _state(model)
-    emb = "model.embed_tokens.weight"
-    factor = torch.exp(-torch.tensor(lr_at(cfg, 5) * 2.0) * torch.as_tensor(counts / counts.mean()).float())
-    torch.testing.assert_close(models["freq-embed-out"][emb], models["no-embed-out"][emb] * factor[:, None],
-                               rtol=1e-6, atol=1e-9)
-    assert (factor[counts == 0] == 1).all() and factor.min() < 0.99  # unseen rows kept, frequent ones shrunk
-    others = [k for k in models["no-embed-out"] if k not in (emb, "lm_head.weight")]
-    assert all(torch.equal(models["freq-embed-out"][k], models["no-embed-out"][k]) for k in others)
-    with pytest.raises(InputError, match="needs the training counts"):
-        make_optimizer(model, cfg, cpu)
