@@ -172,7 +172,8 @@ PRESETS = {
     # the ablation no-embed-out and the bounded mitigation lazy-embed-out) = 15 runs, evaluated 4 times. Then the
     # `corpus` regime (the whole mixed corpus, 3.69M tokens): lambda 0 and 2 x 2 seeds, 600 steps = 4.9M tokens,
     # 1.3 epochs, evaluated 3 times. Evaluation on <= 65,536 tokens of each split. Checkpoints only when the
-    # budget stops a run. Predicted: 449 s on an H200 (372 s of steps), 508 s on an H100.
+    # budget stops a run. Predicted (predicted_wall): 534 s on an H200, 593 s on an H100; measured on an H200:
+    # 16 runs in 461 s, all 19 in 461 s + a second call of 119 s (results/real_scale/gpu-270m-h200).
     "gpu-270m": SweepConfig(
         name="gpu-270m", corpus="mixed", vocab_size=32000, lambdas=(0.0, 1.0, 2.0), seeds=(0, 1, 2),
         decay_modes=("no-norm-bias", "no-embed-out", "lazy-embed-out"), compare_at=(2.0,),
@@ -183,38 +184,38 @@ PRESETS = {
                             "decay_modes": ("no-norm-bias",), "compare_at": ()}}),
 }
 
-# Measured constants of the real-scale plan. ms_per_step: the H200 run of 2026-12-04 (project at 5230684, the
-# README's commands; ../shared/gpu-recipe.md), 35.4 ms/step compiled at batch 64 x 128; an H100 took ~41. start:
-# process start to the first step (data, model, compile), 28 s there. The rest is what a run spends outside its
-# steps after the changes that cut it, carried from the CPU to the GPU: no checkpoint of a finished run (was a
-# 3.25 GB file a run), the per-token file written once a run (0.26-0.6 s on the CPU for the per-token rows of
-# vocab 32,000; was rewritten after each of 5 evaluations), initial weights built once per seed (4-10 s on 2 cores
-# for the 271M model; was every run), so ~0.6 s of files and setup a run, and evaluation: a forward pass is
-# ~1/3 of a step's FLOPs, so 65,536 tokens (8 batches of 8,192) take ~8 x 35.4 / 3 ms = 0.1 s; counted as 0.25 s
-# with the per-token accumulation and the eager (uncompiled) forward. end: summary tables, re-reading each run's
-# per-token file once (~0.5 s a run on the CPU).
-REAL_SCALE_PLAN = {"ms_per_step": {"H200": 35.4, "H100": 41.0}, "start_seconds": 28.0,
-                   "overhead_seconds_per_run": 0.6, "eval_seconds_per_65k_tokens": 0.25, "end_seconds_per_run": 0.5}
+# Measured constants of the real-scale plan: the gpu-270m sweep on one H200, 2026-12-04
+# (results/real_scale/gpu-270m-h200: each run's done.json splits its wall, log_call1.txt has the sweep's).
+# ms_per_step: median over the runs of train_seconds / steps (37.7; the previous code's run measured 35.4), an
+# H100 scaled by the 41 / 35.4 ms measured there before. start: the sweep's wall outside its runs (python start,
+# data, token tables, the final summary: 19 s) plus what the first run spends beyond a later one (CUDA start,
+# the first model built, torch.compile: 73 s). A later run outside its steps: evaluation 0.2 s per 65,536 tokens
+# evaluated, 0.8 s of files and setup (per-token file 0.6-1.0 s, setup 0.01-0.05 s), and 4 s more for the first
+# run of a new seed (its initial weights are built on the CPU once, then kept on the device).
+REAL_SCALE_PLAN = {"ms_per_step": {"H200": 37.7, "H100": 37.7 * 41.0 / 35.4}, "start_seconds": 92.0,
+                   "eval_seconds_per_65k_tokens": 0.2, "overhead_seconds_per_run": 0.8, "seed_build_seconds": 4.0}
 
 
 def predicted_wall(cfg: SweepConfig, device: str = "H200", plan: dict = REAL_SCALE_PLAN) -> dict:
     """Predicted seconds of a sweep on one GPU: start + sum over runs of (steps x ms_per_step + evaluations x
-    (tokens evaluated / 65,536) x eval cost + fixed overhead + end cost). Evaluation covers min(eval_tokens, the
-    tokens trained on) of the training split and eval_tokens of the held-out split.
-    Returns {"seconds", "train_seconds", "runs", "overhead_share"}."""
+    (tokens evaluated / 65,536) x eval cost + overhead) + seed_build x (seeds - 1). Evaluation covers
+    min(eval_tokens, the tokens trained on) of the training split and eval_tokens of the held-out split.
+    Returns {"seconds", "train_seconds", "runs", "overhead_share", "run_overhead_share"} (the last: the share of
+    the runs' own wall spent outside training steps, start excluded)."""
     train = other = 0.0
-    n = 0
+    n, seeds = 0, set()
     for sub in cfg.by_regime().values():
         for mode, lam, seed in sub.runs():
             tc = sub.train_config(lam, seed, mode)
             evals = 1 + -(-tc.steps // tc.eval_every)
             tokens = min(tc.eval_tokens, tc.train_tokens or tc.eval_tokens) + tc.eval_tokens
             train += tc.steps * plan["ms_per_step"][device] / 1e3
-            other += (evals * plan["eval_seconds_per_65k_tokens"] * tokens / 65536
-                      + plan["overhead_seconds_per_run"] + plan["end_seconds_per_run"])
-            n += 1
+            other += evals * plan["eval_seconds_per_65k_tokens"] * tokens / 65536 + plan["overhead_seconds_per_run"]
+            n, seeds = n + 1, seeds | {seed}
+    other += plan["seed_build_seconds"] * (len(seeds) - 1)
     total = plan["start_seconds"] + train + other
-    return {"seconds": total, "train_seconds": train, "runs": n, "overhead_share": (total - train) / total}
+    return {"seconds": total, "train_seconds": train, "runs": n, "overhead_share": (total - train) / total,
+            "run_overhead_share": other / (train + other)}
 
 
 def load_sweep_config(spec: str) -> SweepConfig:

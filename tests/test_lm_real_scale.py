@@ -47,9 +47,10 @@ def test_real_scale_plan_fits_nine_minutes_with_three_seeds_per_memorised_compar
         assert sorted(s for _, m, l, s in memorised if (m, l) == (mode, lam)) == [0, 1, 2]  # >= 3 seeds each
     assert not any(mode != "no-norm-bias" and lam == 0 for _, mode, lam, _ in runs)
     assert not set(cfg.decay_modes) & {"freq-embed-out"}
-    # the predicted wall from the measured constants: within 9 minutes on an H200, and on an H100 too
-    h200, h100 = sweep_mod.predicted_wall(cfg, "H200"), sweep_mod.predicted_wall(cfg, "H100")
-    assert h200["seconds"] <= 9 * 60 and h100["seconds"] <= 9 * 60 and h200["runs"] == len(runs)
+    # the predicted wall from the measured constants: within 9 minutes on an H200; the runs spend <= 15% of their
+    # own wall outside training steps
+    h200 = sweep_mod.predicted_wall(cfg, "H200")
+    assert h200["seconds"] <= 9 * 60 and h200["runs"] == len(runs) and h200["run_overhead_share"] <= 0.15
     train = cfg.train
     assert train["compile"] and train["device"] == "cuda" and train["batch_size"] * train["seq_len"] == 8192
     subs = cfg.by_regime()
@@ -59,14 +60,16 @@ def test_real_scale_plan_fits_nine_minutes_with_three_seeds_per_memorised_compar
 
 
 def test_predicted_wall_is_start_plus_steps_evaluations_and_fixed_costs():
-    cfg = shrunk("files:x", lambdas=(0.0, 1.0), seeds=(0,))
-    plan = {"ms_per_step": {"H200": 1000.0}, "start_seconds": 5.0, "overhead_seconds_per_run": 0.5,
-            "eval_seconds_per_65k_tokens": 65536 / 512, "end_seconds_per_run": 0.25}
+    cfg = shrunk("files:x", lambdas=(0.0, 1.0), seeds=(0, 1))
+    plan = {"ms_per_step": {"H200": 1000.0}, "start_seconds": 5.0, "overhead_seconds_per_run": 0.75,
+            "eval_seconds_per_65k_tokens": 65536 / 512, "seed_build_seconds": 2.0}
     got = sweep_mod.predicted_wall(cfg, "H200", plan)
-    # shrunk: 2 regimes x (lambda 0 + lambda 1 x 3 modes) = 8 runs of 6 steps, 3 evaluations of 256 (train: 256
-    # of the memorised regime's 2000 tokens) + 256 held-out tokens = 512 tokens, i.e. 1 s an evaluation
-    assert got["runs"] == 8 and got["train_seconds"] == 8 * 6
-    assert got["seconds"] == pytest.approx(5 + 48 + 8 * (3 * 1.0 + 0.75))
+    # shrunk: 2 regimes x 2 seeds x (lambda 0 + lambda 1 x 3 modes) = 16 runs of 6 steps, 3 evaluations of 256
+    # (train: 256 of the memorised regime's 2000 tokens) + 256 held-out tokens = 512 tokens, i.e. 1 s an
+    # evaluation; one seed beyond the first builds its weights once
+    assert got["runs"] == 16 and got["train_seconds"] == 16 * 6
+    assert got["seconds"] == pytest.approx(5 + 96 + 16 * (3 * 1.0 + 0.75) + 2.0)
+    assert got["run_overhead_share"] == pytest.approx((16 * 3.75 + 2) / (96 + 16 * 3.75 + 2))
 
 
 def test_export_then_sweep_without_the_corpus_equals_the_prepared_data(tmp_path, lm_corpus_file):
