@@ -200,3 +200,57 @@ def test_learning_speed_counts_each_token_once_when_several_decay_modes_share_la
     (f,) = findings.learning_speed_finding(tmp_path)
     assert f["tokens_per_seed"] == 30 and f["measurable_tokens_per_seed"] == 30 and f["n"] == 2
     assert f["share_negative_speed"] == pytest.approx(3 / 30)
+
+
+def test_keeping_the_heldout_effect_allows_0_01_nats_above_uniform_and_no_more(tmp_path):
+    for change, keeps in ((0.005, True), (0.05, False)):
+        _mitigation_summary(tmp_path, 0.1, change)
+        (f,) = findings.mitigation_findings(tmp_path)
+        assert f["verdict"] == ("removes the penalty and keeps the held-out benefit" if keeps
+                                else "removes the penalty"), change
+
+
+def _real_scale(results: Path, balanced_rise: float, average_rise: float, modes=("uniform",)):
+    """results/real_scale/sw/reg/summary.csv: 3 seeds, lambda 0 and 2; every mode raises balanced and
+    low-frequency training loss by balanced_rise (+ seed noise) and the average loss by average_rise."""
+    rows = []
+    for seed, noise in enumerate((0.001, -0.002, 0.0015)):
+        for mode in modes:
+            for lam in (0.0, 2.0):
+                for split in ("train", "heldout"):
+                    on = lam > 0
+                    row = {c: 0.0 for c in LM_SUMMARY.columns}
+                    row.update({"lambda": lam, "seed": seed, "split": split, "decay_mode": mode, "corpus": "toy",
+                                "run": f"{mode}{lam}{seed}", "step": 10,
+                                "average_loss": 0.05 + on * (average_rise + noise),
+                                "balanced_loss": 0.08 + on * (balanced_rise + noise), "high_freq_loss": 0.04,
+                                "low_freq_loss": 0.08 + on * (balanced_rise + noise)})
+                    rows.append(row)
+    atomic_write_csv(frame(LM_SUMMARY, rows), results / "real_scale" / "sw" / "reg" / "summary.csv")
+
+
+@pytest.mark.parametrize("balanced, average, verdict", [(0.1, 0.01, "resolved"), (0.01, 0.1, "contradicts the paper"),
+                                                        (0.05, 0.05, "not resolved")])
+def test_real_scale_regimes_get_their_own_findings_and_the_table1_ratio(tmp_path, balanced, average, verdict):
+    _real_scale(tmp_path, balanced, average)
+    got = {f["id"]: f for f in findings.real_scale_findings(tmp_path)}
+    f = got["rs_sw_reg_train_balanced_rises_more_than_average"]
+    assert f["verdict"] == verdict and f["n"] == 3
+    assert f["ratio_of_mean_changes"] == pytest.approx((balanced + np.mean([0.001, -0.002, 0.0015]))
+                                                       / (average + np.mean([0.001, -0.002, 0.0015])))
+    assert "rs_sw_reg_train_low_freq_loss_rises" in got and not any(k.startswith("rs_sw_reg_mitigation") for k in got)
+
+
+def test_the_changes_table_pairs_by_seed_and_compares_each_mode_with_uniform_decay(tmp_path):
+    _real_scale(tmp_path, 0.1, 0.01, modes=("uniform", "mit"))
+    rows = findings.changes(tmp_path)
+    pick = {(r["split"], r["decay_mode"], r["against"], r["metric"]): r for r in rows}
+    r = pick[("train", "uniform", "lambda 0", "balanced_loss")]
+    assert r["change"] == pytest.approx(0.1 + np.mean([0.001, -0.002, 0.0015])) and r["n_seeds"] == 3
+    assert r["low"] < r["change"] < r["high"]
+    same = pick[("train", "mit", "uniform at the same lambda", "balanced_loss")]
+    assert same["change"] == pytest.approx(0.0, abs=1e-12) and same["n_seeds"] == 3
+    assert ("train", "uniform", "uniform at the same lambda", "balanced_loss") not in pick
+    assert {r["source"] for r in rows} == {"rs_sw_reg"}
+    text = "\n".join(findings.changes_markdown(rows))
+    assert "| train | mit | 2 |" in text and "uniform at the same lambda" not in text
