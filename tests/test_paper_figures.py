@@ -59,14 +59,14 @@ def _lm_folder(lm: Path, rng, seeds=(0, 1), vocab=300):
     per_token.csv.gz (through the run schemas), then token_stats (lm_experiments.stats), config.json (the
     sweep's record) and summary.csv, learning_speed.csv, table1.csv/.md (lm_experiments.sweep.collect)."""
     cfg = SweepConfig(name="tiny", corpus="toy", vocab_size=vocab, lambdas=LAMS, seeds=seeds,
-                      decay_modes=("no-norm-bias", "freq-embed-out"), train={"preset": "tiny", "steps": STEPS[-1]})
+                      decay_modes=("no-norm-bias", "lazy-embed-out"), train={"preset": "tiny", "steps": STEPS[-1]})
     counts = np.sort(rng.zipf(1.5, vocab).astype(float))[::-1]
     ids = np.arange(vocab)
     for mode, lam, seed in ((m, lam, s) for m in cfg.decay_modes for lam in LAMS for s in seeds):
         if lam == 0 and mode != cfg.decay_modes[0]:
             continue  # lambda 0: one run serves every decay mode
         run = lm / "runs" / run_name(lam, seed, mode)
-        mitigated = 0.5 if mode == "freq-embed-out" else 1.0  # the mitigation halves the effect of lambda
+        mitigated = 0.5 if mode == "lazy-embed-out" else 1.0  # the mitigation halves the effect of lambda
         rows = [{"step": step, "split": split, **_metrics(lam * mitigated, seed, step, counts), "n_tokens": 1000}
                 for step in STEPS for split in ("train", "heldout")]
         atomic_write_csv(frame(LM_RUN_METRICS, rows), run / LM_RUN_METRICS.name)
