@@ -177,23 +177,29 @@ def verdict_bounded_schedule_never_raises_a_loss(rows) -> tuple[str, str]:
     return ("fails" if any(r["model"] == "ufm-relu" for r in raised) else "holds under stated conditions"), rule
 
 
-def _no_rise_rows() -> list:
-    rows = []
+def _uniform_optima():
+    """Per instance and (model, decayed group): (instance, counts, model, group, solver, uniform decay's per-class
+    loss, its gap); the solver then starts from the uniform optimum."""
     for inst, counts in INSTANCES.items():
         lam = C / counts.sum()
         for model, target in TARGETS:
             solver = _Solver(model, target, counts, lam)
-            uni, uni_gap = solver(np.full(counts.size, lam))
-            for name, (family, x) in _references(counts).items():
-                loss, gap = solver(_strengths(family, counts, lam, x))
-                rise = loss - uni
-                k = int(np.argmax(rise))
-                rows.append({"instance": inst, "model": model, "decayed group": target, "schedule": name,
-                             "max rise over uniform": float(rise[k]), "count of that class": float(counts[k]),
-                             "largest drop": float(-rise.min()),
-                             "average change": _stats(counts, loss)[0] - _stats(counts, uni)[0],
-                             "balanced change": _stats(counts, loss)[1] - _stats(counts, uni)[1],
-                             "duality gap": max(gap, uni_gap)})
+            yield (inst, counts, model, target, solver, *solver(np.full(counts.size, lam)))
+
+
+def _no_rise_rows() -> list:
+    rows = []
+    for inst, counts, model, target, solver, uni, uni_gap in _uniform_optima():
+        for name, (family, x) in _references(counts).items():
+            loss, gap = solver(_strengths(family, counts, solver.lam, x))
+            rise = loss - uni
+            k = int(np.argmax(rise))
+            rows.append({"instance": inst, "model": model, "decayed group": target, "schedule": name,
+                         "max rise over uniform": float(rise[k]), "count of that class": float(counts[k]),
+                         "largest drop": float(-rise.min()),
+                         "average change": _stats(counts, loss)[0] - _stats(counts, uni)[0],
+                         "balanced change": _stats(counts, loss)[1] - _stats(counts, uni)[1],
+                         "duality gap": max(gap, uni_gap)})
     return rows
 
 
@@ -253,24 +259,20 @@ def lp_best_balanced(counts: np.ndarray, uniform_loss: np.ndarray, target_avg: f
 
 def _tradeoff_rows() -> list:
     rows = []
-    for inst, counts in INSTANCES.items():
-        lam = C / counts.sum()
-        for model, target in TARGETS:
-            solver = _Solver(model, target, counts, lam)
-            uni, uni_gap = solver(np.full(counts.size, lam))
-            avg_u, bal_u = _stats(counts, uni)
-            for f in COSTS:
-                row = {"instance": inst, "model": model, "decayed group": target, "cost f": f,
-                       "uniform average": avg_u, "uniform balanced": bal_u, "average at cost": (1 - f) * avg_u}
-                gaps = [uni_gap]
-                for fam, pname in zip(FAMILIES, ("lambda share", "n_ref", "T = B L")):
-                    x, bal, gap = _at_cost(solver, fam, counts, (1 - f) * avg_u)
-                    row[f"{fam}: {pname}"], row[f"balanced: {fam}"] = x, bal
-                    gaps.append(gap)
-                row["balanced: best bounded (linear programme)"] = (
-                    lp_best_balanced(counts, uni, (1 - f) * avg_u) if model == "ufm-relu" else float("nan"))
-                row["max duality gap"] = max(gaps)
-                rows.append(row)
+    for inst, counts, model, target, solver, uni, uni_gap in _uniform_optima():
+        avg_u, bal_u = _stats(counts, uni)
+        for f in COSTS:
+            row = {"instance": inst, "model": model, "decayed group": target, "cost f": f,
+                   "uniform average": avg_u, "uniform balanced": bal_u, "average at cost": (1 - f) * avg_u}
+            gaps = [uni_gap]
+            for fam, pname in zip(FAMILIES, ("lambda share", "n_ref", "T = B L")):
+                x, bal, gap = _at_cost(solver, fam, counts, (1 - f) * avg_u)
+                row[f"{fam}: {pname}"], row[f"balanced: {fam}"] = x, bal
+                gaps.append(gap)
+            row["balanced: best bounded (linear programme)"] = (
+                lp_best_balanced(counts, uni, (1 - f) * avg_u) if model == "ufm-relu" else float("nan"))
+            row["max duality gap"] = max(gaps)
+            rows.append(row)
     return rows
 
 
