@@ -180,20 +180,34 @@ def test_the_simulation_mitigation_verdict_flips_with_the_penalty_and_the_heldou
                                                                                        held, verdict):
     """uniform decay raises the low-frequency (mass split) loss by 1.0 over lambda 0; the scheme by scheme_rise,
     and changes the held-out average loss against uniform decay by held (NaN: no held-out data, as in the UFM)."""
+    f = _sim_mitigation_finding(tmp_path, model, scheme_rise, held)
+    assert f["id"] == f"sim_mitigation_{model}_lbfgs_rows-capped" and f["verdict"] == verdict
+    assert f["effect"] == pytest.approx(scheme_rise - 1.0, abs=1e-9)
+    assert "no held-out benefit to keep" not in f["measure"]  # uniform decay's held-out loss is lambda 0's here
+
+
+def test_the_simulation_mitigation_finding_says_when_decay_has_no_heldout_benefit_to_keep(tmp_path):
+    f = _sim_mitigation_finding(tmp_path, "mlp", 0.2, 0.0, none_held=1.2)  # uniform decay: +0.3 held-out
+    assert f["verdict"] == "lifts the penalty and keeps the held-out effect"
+    assert "no held-out benefit to keep" in f["measure"] and f["heldout_uniform_vs_none"] == pytest.approx(0.3)
+
+
+def _sim_mitigation_finding(folder: Path, model: str, scheme_rise: float, held: float, none_held: float = 1.5):
+    """The one finding of a mitigation.csv with schemes none, uniform and rows-capped over 3 seeds."""
     from plumbing.schemas import SIM_MITIGATION
 
     rows = []
     for seed, noise in enumerate((0.01, -0.02, 0.015)):
         for scheme, rise in (("none", 0.0), ("uniform", 1.0), ("rows-capped", scheme_rise)):
+            heldout = none_held if scheme == "none" else 1.5 + (held + noise / 10 if scheme == "rows-capped" else 0.0)
             rows.append({"model": model, "optimizer": "lbfgs", "scheme": scheme, "lambda": 0.0 if rise == 0 else
                          1e-3, "seed": seed, "average_loss": 1.0 + rise / 2, "balanced_loss": 2.0 + rise,
-                         "low_freq_loss": 3.0 + rise, "high_freq_loss": 1.0, "low_mass_loss": 3.0 + rise + noise * (rise > 0),
-                         "high_mass_loss": 1.0, "spread": rise, "duality_gap": float("nan"),
-                         "heldout_average_loss": 1.5 + (held + noise / 10 if scheme == "rows-capped" else 0.0)})
-    atomic_write_csv(frame(SIM_MITIGATION, rows), tmp_path / "sim_mitigation" / SIM_MITIGATION.name)
-    (f,) = findings.sim_mitigation_findings(tmp_path)
-    assert f["id"] == f"sim_mitigation_{model}_lbfgs_rows-capped" and f["verdict"] == verdict
-    assert f["effect"] == pytest.approx(scheme_rise - 1.0, abs=1e-9)
+                         "low_freq_loss": 3.0 + rise, "high_freq_loss": 1.0,
+                         "low_mass_loss": 3.0 + rise + noise * (rise > 0), "high_mass_loss": 1.0, "spread": rise,
+                         "duality_gap": float("nan"), "heldout_average_loss": heldout})
+    atomic_write_csv(frame(SIM_MITIGATION, rows), folder / "sim_mitigation" / SIM_MITIGATION.name)
+    (f,) = findings.sim_mitigation_findings(folder)
+    return f
 
 
 def test_the_heldout_rule_accepts_an_interval_at_or_below_the_margin_or_one_that_holds_zero():
