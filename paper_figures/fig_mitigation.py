@@ -83,7 +83,9 @@ def make(results: Path, out: Path) -> list[Path]:
 
 SIM_NAME = "fig_mitigation_simulations"
 SIM_CAPTION = ("Mitigations in the simulations — change of each loss from lambda 0 to the same lambda under each "
-               "decay scheme (uniform; output rows decayed by class count; MLP: classifier not decayed), mean and "
+               "decay scheme (uniform; output rows decayed by class count, unbounded, the reference; output rows "
+               "decayed by count capped at uniform decay, and by the occurrence schedule, both bounded by uniform "
+               "decay; MLP: classifier not decayed), mean and "
                "95% t-interval over 3 seeds; low/high split by cumulative mass.")
 SIM_METRICS = (("low_mass_loss", "low"), ("balanced_loss", "balanced"), ("average_loss", "average"),
                ("high_mass_loss", "high"))

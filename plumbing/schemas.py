@@ -101,7 +101,8 @@ LANGUAGES = Schema("languages.csv", ("language", "vocab_size", "share_below_p95_
 # `python -m simulations mitigation` (simulations/mitigation.py): per-class decay schemes next to uniform decay
 SIM_MITIGATION = Schema("mitigation.csv", ("model", "optimizer", "scheme", "lambda", "seed", "average_loss",
                                            "balanced_loss", "low_freq_loss", "high_freq_loss", "low_mass_loss",
-                                           "high_mass_loss", "spread", "duality_gap"))
+                                           "high_mass_loss", "spread", "duality_gap",
+                                           "heldout_average_loss"))
 
 # simulations scale (simulations/scale.py): the UFM at a real vocabulary's counts, trained along a lambda path
 SIM_SCALE_OPTIMA = Schema("optima.csv", ("lambda", "rank", "width", "duality_gap", "theory_seconds"))

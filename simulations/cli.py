@@ -17,6 +17,20 @@ from plumbing.cli import run_cli
 from plumbing.validate import parse_int_list
 
 
+def _threads_option(p) -> None:
+    p.add_argument("--threads", default="1", help="torch CPU threads (default 1: the tensors are small, and on a "
+                   "shared 2-core machine two threads made training steps 3-45x slower)")
+
+
+def _set_threads(args) -> None:
+    import torch
+
+    from plumbing.validate import check_int
+
+    torch.set_num_threads(check_int("--threads", int(args.threads) if args.threads.isdigit() else args.threads, 1,
+                                    allow_numpy=False))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m simulations", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -26,16 +40,17 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--threads", default="1", help="torch CPU threads (default 1: the tensors are small, and on a "
-                   "shared 2-core machine two threads made training steps 3-45x slower)")
+    _threads_option(p)
 
-    p = sub.add_parser("mitigation", help="per-class decay schemes (rows by count, no classifier decay) next to "
-                                          "uniform decay, lbfgs and adamw, 3 seeds; certified where possible")
+    p = sub.add_parser("mitigation", help="per-class decay schemes (output rows by count, capped, by occurrence; "
+                                          "no classifier decay) next to uniform decay, lbfgs and adamw, 3 seeds; "
+                                          "certified where possible")
     p.add_argument("--config", default="quick", help="preset (quick, full) or .toml/.json: its V, counts, lr, steps "
                                                      "and largest lambdas are used")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--no-progress", action="store_true")
+    _threads_option(p)
 
     p = sub.add_parser("languages", help="low-frequency share of the vocabulary per wordfreq language")
     p.add_argument("--out", required=True, help="output folder")
@@ -70,16 +85,11 @@ def main(argv=None) -> int:
 
 def _dispatch(args) -> None:
     if args.command == "run":
-        import torch
-
-        from plumbing.validate import check_int
-
         from .config import load_config
         from .figures import all_figures
         from .run import run_grid
 
-        torch.set_num_threads(check_int("--threads", int(args.threads) if args.threads.isdigit() else args.threads, 1,
-                                        allow_numpy=False))
+        _set_threads(args)
         summary = run_grid(load_config(args.config), args.out, args.device, progress=not args.no_progress)
         all_figures(args.out)
         print(summary.groupby(["model", "optimizer"], sort=False).agg(
@@ -90,6 +100,7 @@ def _dispatch(args) -> None:
         from .config import load_config
         from .mitigation import run_mitigation
 
+        _set_threads(args)
         table = run_mitigation(load_config(args.config), args.out, args.device, progress=not args.no_progress)
         print(table.groupby(["model", "optimizer", "scheme"], sort=False)[
             ["balanced_loss", "low_mass_loss", "high_mass_loss", "average_loss", "duality_gap"]].mean().to_string())

@@ -1,20 +1,30 @@
 """`python -m simulations mitigation --out DIR`: per-class decay schemes trained next to uniform decay.
 
-Schemes, all at the same lambda (the per-class strengths have mean 1 over the classes, so the mean strength
-matches uniform decay's):
+Schemes, all at the same lambda (rows-by-count's strengths have mean 1 over the classes, so its mean strength
+matches uniform decay's; the bounded schemes are at most uniform decay row by row):
   none            lambda = 0: the reference every penalty is measured from
   uniform         the decay of `simulations run` (UFM: lambda/2 (||W||^2 + sum_k n_k ||h_k||^2); MLP: every weight)
   rows-by-count   the output layer's row k (class k's weight vector: row k of W in the UFM, of W2 in the MLP)
                   decayed with strength lambda n_k / mean(n) -- the LM's freq-embed-out, and the "output rows by
-                  count" schedule of theory.perclass
+                  count" schedule of theory.perclass. UNBOUNDED (the most frequent row gets n_max / mean(n) times
+                  uniform decay): kept only as the reference/negative result that the bounded schemes replace
+  rows-capped     output row k decayed with lambda min(1, n_k / n_ref), n_ref = mean(n) = N / V (theory.perclass.
+                  capped_schedule): rows-by-count capped at uniform decay, never stronger than it
+  rows-occurrence output row k decayed with lambda (1 - (1 - n_k/N)^T), T = N / n_ref = V tokens a step
+                  (theory.perclass.occurrence_schedule): the mean strength of decaying a row only at the steps whose
+                  T i.i.d. tokens include it, the lazy decay an LM's batch gives; below the capped one everywhere
   no-classifier   the output layer not decayed (MLP only: an undecayed W of the UFM has no minimum)
 Optimizers: lbfgs (the L2 objective; a run of the unconstrained UFM is certified against the global optimum of
 its per-class problem by theory.perclass.certify_perclass: duality_gap) and adamw (decoupled decay, lambda on its
 own scale). Every (scheme, seed) of one model and optimizer is one batch (simulations.train, decay_mult).
 
+Held-out data: the MLP is also evaluated on fresh samples of the same classes (same prototypes and per-class
+counts, new noise; simulations.train.build(heldout=True)), heldout_average_loss. The UFM has no inputs: a fresh
+sample of class k has the feature h_k itself, so its "held-out" loss would be the training loss; it is NaN there.
+
 Output: DIR/mitigation.csv (plumbing.schemas.SIM_MITIGATION): one row per model, optimizer, scheme, seed with the
-average, balanced and low/high losses of both splits (P99, cumulative mass), the spread of per-class losses and
-the certified gap (NaN where there is no certificate); DIR/config.json the config.
+average, balanced and low/high losses of both splits (P99, cumulative mass), the spread of per-class losses, the
+certified gap (NaN where there is no certificate) and the held-out average loss (MLP); DIR/config.json the config.
 """
 
 from __future__ import annotations
@@ -29,27 +39,34 @@ from tqdm import tqdm
 from plumbing.atomic import atomic_write_csv, atomic_write_json
 from plumbing.config import claim_result_folder
 from plumbing.schemas import SIM_MITIGATION, frame
-from theory.perclass import certify_perclass
+from theory.perclass import capped_schedule, certify_perclass, occurrence_schedule
 
 from .config import SimConfig
 from .run import config_counts, count_table, group_stats
 from .train import build, train
 
-SCHEMES = ("none", "uniform", "rows-by-count", "no-classifier")
+SCHEMES = ("none", "uniform", "rows-by-count", "rows-capped", "rows-occurrence", "no-classifier")
 MODELS = ("ufm-unconstrained", "ufm-relu", "mlp")
 OPTIMIZERS = ("lbfgs", "adamw")
 SEEDS = (0, 1, 2)
 
 
 def schemes_of(model: str) -> tuple:
-    return SCHEMES if model == "mlp" else SCHEMES[:3]
+    return SCHEMES if model == "mlp" else SCHEMES[:-1]
+
+
+def row_multipliers(counts: np.ndarray) -> dict:
+    """scheme -> (V,) multiplier of each output row's decay (module docstring): lambda_k / lambda."""
+    n_ref = float(counts.mean())
+    return {"rows-by-count": counts / n_ref, "rows-capped": capped_schedule(counts, 1.0, n_ref),
+            "rows-occurrence": occurrence_schedule(counts, 1.0, counts.sum() / n_ref), "no-classifier": 0.0 * counts}
 
 
 def decay_mult(batch, model: str, runs: list, counts: np.ndarray) -> list:
     """Per parameter, the (R, ...) multiplier of each run's decay under its scheme (module docstring)."""
     R = len(runs)
     dt, dev = batch.params[0].dtype, batch.params[0].device
-    by_count = torch.as_tensor(counts / counts.mean(), dtype=dt, device=dev)
+    rows = {k: torch.as_tensor(v, dtype=dt, device=dev) for k, v in row_multipliers(counts).items()}
     out = []
     for i, p in enumerate(batch.params):
         m = torch.ones((R,) + (1,) * (p.dim() - 1), dtype=dt, device=dev)
@@ -57,17 +74,16 @@ def decay_mult(batch, model: str, runs: list, counts: np.ndarray) -> list:
         if is_output:
             m = m.expand(R, p.shape[1], 1).clone()
             for r, (scheme, _) in enumerate(runs):
-                if scheme == "rows-by-count":
-                    m[r, :, 0] = by_count
-                elif scheme == "no-classifier":
-                    m[r] = 0.0
+                if scheme in rows:
+                    m[r, :, 0] = rows[scheme]
         out.append(m)
     return out
 
 
 def run_mitigation(cfg: SimConfig, out: str | Path, device: str = "cpu", progress: bool = True) -> pd.DataFrame:
     out = Path(out)
-    record = claim_result_folder(out, {**cfg.to_dict(), "mitigation_seeds": list(SEEDS)})
+    record = claim_result_folder(out, {**cfg.to_dict(), "mitigation_seeds": list(SEEDS),
+                                       "mitigation_schemes": list(SCHEMES), "n_ref": "mean count", "T": "N / n_ref"})
     counts = config_counts(cfg)
     table = count_table(counts, cfg)
     d = cfg.d or counts.size
@@ -76,23 +92,29 @@ def run_mitigation(cfg: SimConfig, out: str | Path, device: str = "cpu", progres
     combos = [(m, o) for m in MODELS for o in OPTIMIZERS]
     for model, opt in tqdm(combos, desc="mitigation", unit="batch", disable=not progress):
         runs = [(scheme, seed) for scheme in schemes_of(model) for seed in SEEDS]
-        batch = build(model, counts, [s for _, s in runs], d, cfg.input_dim, cfg.hidden, cfg.noise, device)
+        batch = build(model, counts, [s for _, s in runs], d, cfg.input_dim, cfg.hidden, cfg.noise, device,
+                      heldout=model == "mlp")
         batch.decay_mult = decay_mult(batch, model, runs, counts)
         lambdas = torch.tensor([0.0 if sc == "none" else lam[opt] for sc, _ in runs], dtype=torch.float64,
                                device=device)
         _, curves = train(batch, opt, lambdas, cfg.lr[opt], cfg.steps[opt], cfg.checkpoints)
         final = curves[-1]
+        held = None
+        if batch.X_heldout is not None:
+            with torch.no_grad():
+                held = (batch.heldout_per_class_loss() @ batch.counts / batch.counts.sum()).cpu().numpy()
+        mults = row_multipliers(counts)
         for r, (scheme, seed) in enumerate(runs):
             gap = np.nan
-            if model == "ufm-unconstrained" and opt == "lbfgs" and scheme in ("uniform", "rows-by-count"):
+            if model == "ufm-unconstrained" and opt == "lbfgs" and scheme != "none":
                 with torch.no_grad():
                     Z = (batch.params[0][r] @ batch.features()[r]).cpu().numpy()
-                lw = lam[opt] * (counts / counts.mean() if scheme == "rows-by-count" else 1.0)
-                gap = certify_perclass(counts, lw, lam[opt], Z)["duality_gap"]
+                gap = certify_perclass(counts, lam[opt] * mults.get(scheme, 1.0), lam[opt], Z)["duality_gap"]
             loss = final[r]
             rows.append({"model": model, "optimizer": opt, "scheme": scheme, "lambda": float(lambdas[r]),
                          "seed": seed, **group_stats(loss, counts, table, float(lambdas[r])),
-                         "spread": float(np.ptp(loss)), "duality_gap": gap})
+                         "spread": float(np.ptp(loss)), "duality_gap": gap,
+                         "heldout_average_loss": np.nan if held is None else float(held[r])})
     result = frame(SIM_MITIGATION, pd.DataFrame(rows).drop(columns="balanced_over_average"))
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", record)

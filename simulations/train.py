@@ -23,7 +23,7 @@ H = G*G / sqrt(n) (G free), which keeps H >= 0 without a projection.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -48,6 +48,9 @@ class Batch:
     # per parameter: a run-wise multiplier of the decay (leading dimension R or 1), for per-class decay schemes
     # (simulations.mitigation); it multiplies both the L2 term and adamw's decoupled decay. None: 1 everywhere
     decay_mult: list | None = None
+    # (R, M, p) fresh inputs of the same classes (same prototypes, y and counts, new noise): a held-out set for the
+    # synthetic models, drawn by build(heldout=True); None otherwise
+    X_heldout: torch.Tensor | None = None
 
     def mult(self, i: int):
         return 1.0 if self.decay_mult is None else self.decay_mult[i]
@@ -89,6 +92,13 @@ class Batch:
             logits = torch.bmm(torch.relu(torch.bmm(self.X, W1.transpose(1, 2))), W2.transpose(1, 2))
         return torch.logsumexp(logits, dim=2) - logits.gather(2, self.y.expand(logits.shape[0], -1)[..., None])[..., 0]
 
+    def heldout_per_class_loss(self) -> torch.Tensor:
+        """(R, V) mean loss of each class on X_heldout (InputError if there is none: the UFM has no inputs)."""
+        if self.X_heldout is None:
+            raise InputError(f"{self.model}: no held-out inputs (build(..., heldout=True) draws them for the "
+                             "synthetic models; the UFM has none)")
+        return replace(self, X=self.X_heldout, X_heldout=None).per_class_loss()
+
     def per_class_loss(self) -> torch.Tensor:
         """(R, V) mean loss of each class (log-sum-exp; scatter-add over samples)."""
         loss = self.per_sample_loss()
@@ -106,8 +116,12 @@ class Batch:
 
 
 def build(model: str, counts: np.ndarray, seeds: list, d: int, input_dim: int, hidden: int, noise: float,
-          device: str = "cpu") -> Batch:
-    """Initialise R = len(seeds) runs (seeds repeat across lambdas; run r uses seeds[r])."""
+          device: str = "cpu", heldout: bool = False) -> Batch:
+    """Initialise R = len(seeds) runs (seeds repeat across lambdas; run r uses seeds[r]).
+
+    heldout (synthetic models only): also draw X_heldout = prototype_y + fresh noise, the same number of samples
+    per class, after every other draw of the run's generator, so the training data and initialisation are those
+    of heldout=False."""
     dt = torch.float64
     n = torch.as_tensor(counts, dtype=dt, device=device)
     V = n.numel()
@@ -132,10 +146,15 @@ def build(model: str, counts: np.ndarray, seeds: list, d: int, input_dim: int, h
     protos = randn(V, input_dim, scale=1.0 / math.sqrt(input_dim))  # (R, V, p)
     X = protos[:, y, :] + noise / math.sqrt(input_dim) * randn(int(n.sum().item()), input_dim)
     if model == "softmax-regression":
-        return Batch(model, [randn(V, input_dim, scale=0.01)], [ones], [ones], n, X, y)
-    W1 = randn(hidden, input_dim, scale=1.0 / math.sqrt(input_dim))
-    W2 = randn(V, hidden, scale=0.01)
-    return Batch(model, [W1, W2], [ones, ones], [ones, ones], n, X, y)
+        params = [randn(V, input_dim, scale=0.01)]
+        batch = Batch(model, params, [ones], [ones], n, X, y)
+    else:
+        W1 = randn(hidden, input_dim, scale=1.0 / math.sqrt(input_dim))
+        W2 = randn(V, hidden, scale=0.01)
+        batch = Batch(model, [W1, W2], [ones, ones], [ones, ones], n, X, y)
+    if heldout:
+        batch.X_heldout = protos[:, y, :] + noise / math.sqrt(input_dim) * randn(int(n.sum().item()), input_dim)
+    return batch
 
 
 def train(batch: Batch, optimizer: str, lambdas: torch.Tensor, lr: float, steps: int, checkpoints: int,

@@ -116,6 +116,7 @@ def test_the_readme_findings_are_the_committed_findings():
     data = json.loads((ROOT / "docs" / "findings.json").read_text())
     assert readme_section(text) == findings.readme_block(data)
     assert data["findings"] and all(f["verdict"] in findings.VERDICTS + findings.MITIGATION_VERDICTS
+                                    + findings.SIM_MITIGATION_VERDICTS
                                     for f in data["findings"])
 
 
@@ -168,22 +169,54 @@ def test_one_seed_of_the_simulations_counts_only_where_the_runs_reached_the_cert
     assert f["verdict"] == verdict and f["effect"] == pytest.approx(change)
 
 
-@pytest.mark.parametrize("scheme_rise, verdict", [(0.2, "removes the penalty"), (0.8, "neither")])
-def test_the_simulation_mitigation_verdict_flips_with_the_scheme_penalty(tmp_path, scheme_rise, verdict):
-    """uniform decay raises the low-frequency (mass split) loss by 1.0 over lambda 0; the scheme by scheme_rise."""
+@pytest.mark.parametrize("model, scheme_rise, held, verdict", [
+    ("mlp", 0.2, 0.0, "lifts the penalty and keeps the held-out effect"),
+    ("mlp", 0.8, 0.0, "keeps the held-out effect"),
+    ("mlp", 0.2, 0.05, "lifts the penalty"),
+    ("mlp", 0.8, 0.05, "neither"),
+    ("ufm-relu", 0.2, float("nan"), "lifts the penalty; held-out effect not computable"),
+    ("ufm-relu", 0.8, float("nan"), "does not lift the penalty; held-out effect not computable")])
+def test_the_simulation_mitigation_verdict_flips_with_the_penalty_and_the_heldout_change(tmp_path, model, scheme_rise,
+                                                                                       held, verdict):
+    """uniform decay raises the low-frequency (mass split) loss by 1.0 over lambda 0; the scheme by scheme_rise,
+    and changes the held-out average loss against uniform decay by held (NaN: no held-out data, as in the UFM)."""
+    f = _sim_mitigation_finding(tmp_path, model, scheme_rise, held)
+    assert f["id"] == f"sim_mitigation_{model}_lbfgs_rows-capped" and f["verdict"] == verdict
+    assert f["effect"] == pytest.approx(scheme_rise - 1.0, abs=1e-9)
+    assert "no held-out benefit to keep" not in f["measure"]  # uniform decay's held-out loss is lambda 0's here
+
+
+def test_the_simulation_mitigation_finding_says_when_decay_has_no_heldout_benefit_to_keep(tmp_path):
+    f = _sim_mitigation_finding(tmp_path, "mlp", 0.2, 0.0, none_held=1.2)  # uniform decay: +0.3 held-out
+    assert f["verdict"] == "lifts the penalty and keeps the held-out effect"
+    assert "no held-out benefit to keep" in f["measure"] and f["heldout_uniform_vs_none"] == pytest.approx(0.3)
+
+
+def _sim_mitigation_finding(folder: Path, model: str, scheme_rise: float, held: float, none_held: float = 1.5):
+    """The one finding of a mitigation.csv with schemes none, uniform and rows-capped over 3 seeds."""
     from plumbing.schemas import SIM_MITIGATION
 
     rows = []
     for seed, noise in enumerate((0.01, -0.02, 0.015)):
-        for scheme, rise in (("none", 0.0), ("uniform", 1.0), ("rows-by-count", scheme_rise)):
-            rows.append({"model": "ufm-relu", "optimizer": "lbfgs", "scheme": scheme, "lambda": 0.0 if rise == 0 else
+        for scheme, rise in (("none", 0.0), ("uniform", 1.0), ("rows-capped", scheme_rise)):
+            heldout = none_held if scheme == "none" else 1.5 + (held + noise / 10 if scheme == "rows-capped" else 0.0)
+            rows.append({"model": model, "optimizer": "lbfgs", "scheme": scheme, "lambda": 0.0 if rise == 0 else
                          1e-3, "seed": seed, "average_loss": 1.0 + rise / 2, "balanced_loss": 2.0 + rise,
-                         "low_freq_loss": 3.0 + rise, "high_freq_loss": 1.0, "low_mass_loss": 3.0 + rise + noise * (rise > 0),
-                         "high_mass_loss": 1.0, "spread": rise, "duality_gap": float("nan")})
-    atomic_write_csv(frame(SIM_MITIGATION, rows), tmp_path / "sim_mitigation" / SIM_MITIGATION.name)
-    (f,) = findings.sim_mitigation_findings(tmp_path)
-    assert f["id"] == "sim_mitigation_ufm-relu_lbfgs_rows-by-count" and f["verdict"] == verdict
-    assert f["effect"] == pytest.approx(scheme_rise - 1.0, abs=1e-9)
+                         "low_freq_loss": 3.0 + rise, "high_freq_loss": 1.0,
+                         "low_mass_loss": 3.0 + rise + noise * (rise > 0), "high_mass_loss": 1.0, "spread": rise,
+                         "duality_gap": float("nan"), "heldout_average_loss": heldout})
+    atomic_write_csv(frame(SIM_MITIGATION, rows), folder / "sim_mitigation" / SIM_MITIGATION.name)
+    (f,) = findings.sim_mitigation_findings(folder)
+    return f
+
+
+def test_the_heldout_rule_accepts_an_interval_at_or_below_the_margin_or_one_that_holds_zero():
+    v = findings.sim_mitigation_verdict
+    assert v(0.1, 1.0, 0.005, 0.01) == "lifts the penalty and keeps the held-out effect"  # at the margin
+    assert v(0.1, 1.0, 0.005, 0.0101) == "lifts the penalty"  # just above it, 0 outside
+    assert v(0.1, 1.0, -0.5, 0.5) == "lifts the penalty and keeps the held-out effect"  # wide, holds 0
+    assert v(0.1, 1.0, None, None) == "lifts the penalty; held-out effect not computable"  # one seed / no data
+    assert v(0.5, 1.0, -0.1, 0.0) == "keeps the held-out effect"  # penalty 0.5 is not below half of 1.0
 
 
 def test_learning_speed_counts_each_token_once_when_several_decay_modes_share_lambda_zero(tmp_path):

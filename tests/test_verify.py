@@ -16,7 +16,8 @@ from theory.verify import VERDICTS
 CLAIMS = {"proposition_as_stated", "relu_closed_form", "unconstrained_optimum", "balanced_closed_form",
           "loss_decreases_with_count", "loss_increases_with_lambda", "rare_classes_more_sensitive",
           "average_vs_balanced", "d_at_least_V_needed", "d_at_least_V_in_paper_models",
-          "perclass_relu_closed_form", "perclass_unconstrained_certified", "frequency_decay_levels_losses"}
+          "perclass_relu_closed_form", "perclass_unconstrained_certified", "frequency_decay_levels_losses",
+          "bounded_schedules_relu_closed_form", "bounded_schedule_never_raises_a_loss", "bounded_schedule_tradeoff"}
 LEGACY_TABLES = {"per_class_loss.csv", "lambda_sweep.csv", "sensitivity.csv"}
 
 
@@ -46,8 +47,15 @@ def test_the_verdicts_are_the_ones_the_evidence_supports(report):
     assert claims["proposition_as_stated"]["verdict"] == "not checkable as stated"
     for cid in ("relu_closed_form", "unconstrained_optimum", "balanced_closed_form",
                 "loss_decreases_with_count", "loss_increases_with_lambda", "average_vs_balanced",
-                "perclass_relu_closed_form", "perclass_unconstrained_certified", "frequency_decay_levels_losses"):
+                "perclass_relu_closed_form", "perclass_unconstrained_certified", "frequency_decay_levels_losses",
+                "bounded_schedules_relu_closed_form", "bounded_schedule_tradeoff"):
         assert claims[cid]["verdict"] == "holds", cid
+    # less feature decay on rare classes raises some frequent class's loss in the unconstrained model (shared
+    # nuclear norm); never in the ReLU model, and output-row decay never did on these instances
+    assert claims["bounded_schedule_never_raises_a_loss"]["verdict"] == "holds under stated conditions"
+    no_rise = claims["bounded_schedule_never_raises_a_loss"]["evidence"]["rows"]
+    raised = {(r["model"], r["decayed group"]) for r in no_rise if r["max rise over uniform"] > 1e-5}
+    assert raised == {("ufm-unconstrained", "features")}
     # count-1 classes of the unconstrained model that have not collapsed are far less sensitive than count-3
     assert claims["rare_classes_more_sensitive"]["verdict"] == "fails"
     assert claims["rare_classes_more_sensitive"]["evidence"]["verdict per model"] == {
@@ -149,6 +157,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory import claims as C
+from theory import claims_bounded as BD
 from theory import claims_mitigation as M
 from theory import claims_trends as T
 
@@ -299,3 +308,113 @@ def test_perclass_closed_form_is_the_uniform_one_and_its_point_attains_it():
     assert c["objective"] == pytest.approx(s.objective, abs=1e-12) and 0 <= c["duality_gap"] <= 1e-6  # no clipping step
     worse = certify_perclass(counts, lam, lam, s.logits() + np.diag([0.3, 0, 0, 0, 0]))
     assert worse["duality_gap"] > 1e-4  # a point off the optimum is not certified
+
+
+# ---- the bounded schedules (theory.claims_bounded, theory.perclass, symbolic.bounded_schedules)
+
+def test_verdict_bounded_closed_form_flips_on_a_numpy_sympy_mismatch_or_a_strength_above_lambda():
+    sym = [{"derivation holds": True}]
+    row = {"max relative |numpy - sympy| loss": 1e-15, "min strength / lambda": 0.1, "max strength / lambda": 1.0,
+           "closed-form objective": 0.3, "explicit point - closed form": 0.0}
+    _flip(BD.verdict_bounded_schedules_relu_closed_form, (sym, [row]),
+          (sym, [{**row, "max relative |numpy - sympy| loss": 1e-9}]), "holds", "fails")
+    assert BD.verdict_bounded_schedules_relu_closed_form(sym, [{**row, "max strength / lambda": 1.01}])[0] == "fails"
+    assert BD.verdict_bounded_schedules_relu_closed_form([{"derivation holds": False}], [row])[0] == "fails"
+
+
+def test_verdict_bounded_never_raises_flips_with_the_model_that_raises_a_loss():
+    relu = {"model": "ufm-relu", "max rise over uniform": 0.0, "duality gap": 0.0}
+    unc = {"model": "ufm-unconstrained", "max rise over uniform": -1e-3, "duality gap": 1e-8}
+    _flip(BD.verdict_bounded_schedule_never_raises_a_loss, ([relu, unc],),
+          ([relu, {**unc, "max rise over uniform": 1e-3}],), "holds", "holds under stated conditions")
+    assert BD.verdict_bounded_schedule_never_raises_a_loss(
+        [{**relu, "max rise over uniform": 1e-9}, unc])[0] == "fails"
+    assert BD.verdict_bounded_schedule_never_raises_a_loss([relu, {**unc, "duality gap": 1e-3}])[0] == \
+        "not checkable as stated"
+
+
+def test_verdict_bounded_tradeoff_flips_when_a_schedule_is_no_better_than_less_uniform_decay():
+    row = {"balanced: uniform, smaller lambda": 0.15, "balanced: capped": 0.10, "balanced: occurrence": 0.11,
+           "max duality gap": 1e-8}
+    _flip(BD.verdict_bounded_schedule_tradeoff, ([row],), ([{**row, "balanced: occurrence": 0.15}],),
+          "holds", "fails")
+    assert BD.verdict_bounded_schedule_tradeoff([{**row, "balanced: capped": float("nan")}])[0] == "holds"
+    both_nan = {**row, "balanced: capped": float("nan"), "balanced: occurrence": float("nan")}
+    assert BD.verdict_bounded_schedule_tradeoff([both_nan])[0] == "fails"
+    assert BD.verdict_bounded_schedule_tradeoff([{**row, "max duality gap": 1e-4}])[0] == "fails"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 10_000), min_size=2, max_size=30), st.floats(1.0, 1e5), st.floats(1e-6, 1.0))
+def test_the_occurrence_schedule_is_bounded_by_the_capped_one_and_by_uniform_decay(counts, tokens, lam):
+    from theory.perclass import capped_schedule, occurrence_schedule
+
+    n = np.array(counts, dtype=float)
+    occ = occurrence_schedule(n, lam, tokens)
+    cap = capped_schedule(n, lam, n.sum() / tokens)  # Markov/Bernoulli: P(k occurs) <= min(1, T p_k)
+    assert np.all(occ > 0) and np.all(occ <= lam * (1 + 1e-15)) and np.all(cap <= lam)
+    assert np.all(occ <= cap * (1 + 1e-12))
+    order = np.argsort(n, kind="stable")
+    assert np.all(np.diff(occ[order]) >= -1e-15 * lam)  # more frequent, more often decayed
+
+
+def test_the_occurrence_strength_is_the_share_of_steps_whose_iid_batch_holds_the_token():
+    """'Decay a row only at steps where its token occurs', simulated: T i.i.d. tokens a step over 20,000 steps;
+    each row's share of decayed steps against 1 - (1 - p)^T (binomial standard errors, 5 sigma)."""
+    from theory.perclass import occurrence_schedule
+
+    counts, T, steps = np.array([500.0, 120, 30, 7, 2, 1]), 40, 20_000
+    rng = np.random.default_rng(0)
+    draws = rng.choice(counts.size, size=(steps, T), p=counts / counts.sum())
+    share = np.array([(draws == k).any(axis=1).mean() for k in range(counts.size)])
+    want = occurrence_schedule(counts, 1.0, T)
+    assert np.all(np.abs(share - want) <= 5 * np.sqrt(want * (1 - want) / steps) + 1e-12)
+
+
+def test_the_capped_schedule_gives_every_class_below_n_ref_the_uniform_loss_of_count_n_ref():
+    from theory.perclass import capped_schedule, relu_perclass
+
+    counts, n_ref = np.array([60.0, 25, 9, 4, 2, 1]), 9.0
+    lam = 0.3 / counts.sum()
+    capped = relu_perclass(counts, lam, capped_schedule(counts, lam, n_ref))["per_class_loss"]
+    uniform = relu_perclass(counts, lam, lam)["per_class_loss"]
+    tail = counts <= n_ref
+    assert np.ptp(capped[tail]) < 1e-14 and np.array_equal(capped[~tail], uniform[~tail])
+    assert np.all(capped <= uniform)
+    N, V = counts.sum(), counts.size
+    assert capped[-1] == pytest.approx(-np.log(1 - N * np.sqrt(lam * lam * (V - 1) / (V * n_ref))), rel=1e-13)
+
+
+def test_the_preconditioned_perclass_solver_is_certified_and_agrees_with_the_reduced_solver():
+    from theory.perclass import solve_perclass_unconstrained
+    from theory.problem import Problem
+    from theory.unconstrained import solve_unconstrained
+
+    counts = np.array([30.0, 9, 4, 1, 1])
+    lam = 0.4 / counts.sum()
+    r = solve_perclass_unconstrained(counts, lam, lam)
+    ref = solve_unconstrained(Problem(counts, lam, lam), tol=1e-11)
+    assert 0 <= r["duality_gap"] <= 1e-6 and r["objective"] == pytest.approx(ref.objective, abs=1e-8)
+    warm = solve_perclass_unconstrained(counts, lam, lam * np.array([1, 1, 0.5, 0.2, 0.2]), x0=r["x"])
+    assert 0 <= warm["duality_gap"] <= 1e-6 and warm["objective"] < r["objective"]  # less decay, lower minimum
+    with pytest.raises(InputError, match="x0"):
+        solve_perclass_unconstrained(counts, lam, lam, x0=np.zeros(3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 1000), st.floats(0.01, 3.0)), min_size=2, max_size=12),
+       st.floats(0.0, 1.0))
+def test_the_linear_programme_floor_is_below_every_feasible_loss_vector_of_that_average(classes, t):
+    """lp_best_balanced: no loss vector l with 0 <= l <= u and the same count-weighted average has a lower mean;
+    checked against l = s u (s in [0, 1]) and against the reversed greedy fill (tail first)."""
+    counts = np.array([c for c, _ in classes], dtype=float)
+    u = np.array([x for _, x in classes])
+    w = counts / counts.sum()
+    target = t * (w @ u)
+    floor = BD.lp_best_balanced(counts, u, target)
+    assert floor <= (t * u).mean() + 1e-12
+    tail_first, acc = np.zeros_like(u), 0.0
+    for k in np.argsort(counts, kind="stable"):
+        tail_first[k] = min(u[k], (target - acc) / w[k])
+        acc += w[k] * tail_first[k]
+    assert floor <= tail_first.mean() + 1e-12

@@ -136,3 +136,72 @@ def certify_perclass(counts, lw, lh, Z: np.ndarray) -> dict:
     Q = (1.0 - s) * np.eye(V) + s * P
     lower = float(w @ (-xlogy(Q, Q).sum(axis=0)))
     return {"objective": primal, "lower_bound": lower, "duality_gap": primal - lower, "per_class_loss": ce}
+
+
+# ---- schedules bounded by uniform decay (issue 24): 0 < lambda_k <= lambda for every class
+
+def capped_schedule(counts, lam: float, n_ref: float) -> np.ndarray:
+    """lambda_k = lam min(1, n_k / n_ref): classes at or above the reference count get uniform decay, rarer ones
+    a strength proportional to their count, so max_k lambda_k <= lam (bounded by uniform decay)."""
+    n = check_counts(counts)
+    if not (np.isfinite(n_ref) and n_ref > 0):
+        raise InputError(f"n_ref must be finite and > 0, got {n_ref!r}")
+    return lam * np.minimum(1.0, n / float(n_ref))
+
+
+def occurrence_schedule(counts, lam: float, tokens: float) -> np.ndarray:
+    """lambda_k = lam P(class k occurs among `tokens` draws) = lam (1 - (1 - n_k/N)^T), T = tokens = B L.
+
+    The time-averaged strength of "decay row k only at steps whose batch holds token k" (derivation and
+    assumptions: `symbolic.bounded_schedules`): T tokens drawn i.i.d. from the frequencies n_k/N at every step,
+    and a learning rate small enough that the decay seen over many steps is its mean. T may be real (the formula
+    is smooth in T) so that a root finder can move it; a batch has an integer T >= 1. Computed as
+    -expm1(T log1p(-p)) so that rare classes keep their relative precision (p T ~ 1e-12 is not rounded to 0)."""
+    n = check_counts(counts)
+    if not (np.isfinite(tokens) and tokens > 0):
+        raise InputError(f"tokens (B L) must be finite and > 0, got {tokens!r}")
+    p = n / n.sum()
+    return lam * -np.expm1(float(tokens) * np.log1p(-p))
+
+
+def solve_perclass_unconstrained(counts, lw, lh, x0: np.ndarray | None = None, seed: int = 0,
+                                 max_iter: int = 20_000, gap_tol: float = 1e-8, polish: int = 4) -> dict:
+    """The unconstrained UFM with per-class decay (module docstring) at d = V by L-BFGS on preconditioned factors:
+    A = diag(sqrt lw) W, B = H diag(sqrt(lh n)), so F = sum_k w_k CE(z_k, k) + (1/2)(||A||^2 + ||B||^2) with
+    Z = diag(1/sqrt lw) A B diag(1/sqrt(lh n)): every class then has the same penalty curvature, which the plain
+    (W, H) form of `solve_perclass_nonconvex` lacks. Same minimum (a change of variables). x0: a previous result's
+    "x" (a warm start along a path of schedules). While the certified gap exceeds gap_tol, L-BFGS is restarted from
+    its end point (fresh curvature memory) up to `polish` times. Returns {"Z", "x", "iterations"} plus the
+    certificate of `certify_perclass` (objective, lower_bound, duality_gap, per_class_loss): the gap, not the
+    optimizer's stopping rule, says whether Z is the minimum."""
+    n = check_counts(counts)
+    V = n.size
+    lw, lh = _strengths("lw", lw, V), _strengths("lh", lh, V)
+    w = n / n.sum()
+    L, R = np.sqrt(lw), np.sqrt(lh * n)
+    scale = 1.0 / (L[:, None] * R[None, :])
+
+    def fun(x):
+        A, B = x[: V * V].reshape(V, V), x[V * V:].reshape(V, V)
+        Z = (A @ B) * scale
+        lse = logsumexp(Z, axis=0)
+        value = float(w @ (lse - np.diag(Z)) + 0.5 * (np.sum(A * A) + np.sum(B * B)))
+        G = np.exp(Z - lse[None, :])
+        G[np.diag_indices_from(G)] -= 1.0
+        G = G * w[None, :] * scale  # dF/d(AB)
+        return value, np.concatenate([(G @ B.T + A).ravel(), (A.T @ G + B).ravel()])
+
+    if x0 is None:
+        x0 = np.random.default_rng(seed).standard_normal(2 * V * V) * 0.5
+    elif np.shape(x0) != (2 * V * V,) or not np.all(np.isfinite(x0)):
+        raise InputError(f"x0 must be a finite vector of length 2 V^2 = {2 * V * V}")
+    x, iterations = np.asarray(x0, dtype=np.float64), 0
+    for _ in range(1 + polish):
+        res = minimize(fun, x, jac=True, method="L-BFGS-B",
+                       options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 30})
+        x, iterations = res.x, iterations + int(res.nit)
+        Z = (x[: V * V].reshape(V, V) @ x[V * V:].reshape(V, V)) * scale
+        cert = certify_perclass(n, lw, lh, Z)
+        if cert["duality_gap"] <= gap_tol:
+            break
+    return {"Z": Z, "x": x, "iterations": iterations, **cert}

@@ -156,3 +156,47 @@ def proposition_inverse() -> dict:
     sols = sp.solve(sp.Eq(L, L / V**2 + sp.log(S)), L)
     shift = sp.simplify(a / V**2 - a)
     return {"L_solutions": sols, "coefficient": 1 - 1 / V**2, "shift_change": shift}
+
+
+@lru_cache(maxsize=None)
+def bounded_schedules() -> dict:
+    """Per-class feature decay bounded by uniform decay (0 < lh_k <= lambda) in the ReLU UFM (issue 24).
+
+    Capped, lh_k = lambda n_k / n_ref for n_k <= n_ref (lambda above): substituted into
+    `relu_perclass_closed_form`'s rho_k, n_k cancels, so every class at or below n_ref has the rho (and the loss)
+    of a class of count n_ref under uniform decay; classes above n_ref keep their uniform loss.
+
+    Occurrence ("decay row k only at steps where token k occurs"): a step's batch is T = B L tokens drawn i.i.d.
+    from the frequencies p = n_k / N, so P(k absent) is the product of T factors (1 - p) and the row is decayed at
+    a step with probability P_k = 1 - (1 - p)^T. A row decayed with strength lambda at a fraction P_k of the steps
+    has, averaged over steps (small learning rate: the mean of the decay over many steps is what moves the
+    weights), strength lh_k = lambda P_k. Properties derived below: P_k = T p - T(T-1)/2 p^2 + O(p^3); for T -> oo
+    at fixed T p = x, P_k -> 1 - e^{-x}; P_k <= min(1, T p) (g(p) = T p - P_k has g(0) = 0 and
+    g'(p) = T (1 - (1 - p)^{T-1}) >= 0 for T >= 1), so the occurrence schedule is at most the capped one with
+    n_ref = N / T, and for T p -> 0 its rho tends to that capped schedule's tail rho.
+    Windows: an LM batch is B windows of L consecutive tokens, not T i.i.d. draws. Then P_k = 1 - q_k^B with
+    q_k = P(a window lacks token k) (windows independent), which is (1 - p)^L only if tokens within a window are
+    independent; a bursty token (occurrences clustered) has a larger q_k, so a lower P_k than the i.i.d. formula.
+    The bound P_k <= min(1, B L p) holds for windows too (Markov: P(count >= 1) <= E count = B L p).
+    """
+    base = relu_perclass_closed_form()
+    lh_k, n_ref, T, p, x, i = (sp.Symbol(s, positive=True) for s in ("lh_k", "n_ref", "T", "p", "x", "i"))
+    rho_capped = sp.simplify(base["rho_k"].subs(lh_k, lam * n / n_ref))
+    rho_at_ref = relu_closed_form()["rho"].subs({lam_h: lam, n: n_ref})
+    if n in rho_capped.free_symbols or sp.simplify(rho_capped - rho_at_ref) != 0:
+        raise ArithmeticError(f"the capped tail's rho is not that of count n_ref: {rho_capped}")
+    absent = sp.product(1 - p, (i, 1, T))  # T independent draws, none of them k
+    occurs = sp.simplify(1 - absent)
+    series = sp.series(occurs, p, 0, 3).removeO()
+    poisson = sp.limit(occurs.subs(p, x / T), T, sp.oo)
+    gap = T * p - occurs  # >= 0 on p in [0, 1] for T >= 1: zero at p = 0, non-decreasing
+    gap_slope = sp.simplify(sp.diff(gap, p))
+    rho_occ = base["rho_k"].subs({lh_k: lam * occurs.subs(p, n / N)})
+    rho_occ_rare = sp.limit(rho_occ, n, 0)
+    rho_capped_ref = rho_capped.subs(n_ref, N / T)
+    if sp.simplify(rho_occ_rare - rho_capped_ref) != 0:
+        raise ArithmeticError(f"the occurrence schedule's rare-class rho {rho_occ_rare} is not {rho_capped_ref}")
+    return {"rho_capped_tail": rho_capped, "loss_capped_tail": sp.simplify(-sp.log(1 - rho_capped)),
+            "occurrence_probability": occurs, "occurrence_series": sp.expand(series), "occurrence_poisson": poisson,
+            "occurrence_gap_at_0": sp.simplify(gap.subs(p, 0)), "occurrence_gap_slope": gap_slope,
+            "rho_occurrence": rho_occ, "loss_occurrence": -sp.log(1 - rho_occ), "rho_occurrence_rare": rho_occ_rare}

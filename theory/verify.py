@@ -7,7 +7,8 @@ figure uses) and the PNG figures, which `theory.figures` draws from those tables
 computed (figures included, from the CSV bytes about to be written) before anything is written, and each
 file is written atomically, so a failed run leaves no partial report.
 
-The claims live in `theory.claims` (the optimum) and `theory.claims_trends` (how it moves); weight decays
+The claims live in `theory.claims` (the optimum), `theory.claims_trends` (how it moves), `theory.claims_mitigation`
+(per-class decay) and `theory.claims_bounded` (per-class decay bounded by uniform decay); weight decays
 are set as lambda = c / N (Problem.from_scale), see there.
 """
 
@@ -25,6 +26,7 @@ from plumbing.atomic import atomic_write_bytes, atomic_write_json, atomic_write_
 from plumbing.errors import InputError
 
 from . import claims_trends as trends
+from .claims_bounded import claims_bounded
 from .claims_mitigation import claims_mitigation
 from . import figures
 from .claims import (
@@ -46,7 +48,7 @@ def run_claims(with_cvxpy: bool) -> tuple[list, dict]:
     claims = [claim_proposition(per_class), claim_relu(per_class), claim_unconstrained(summary, with_cvxpy),
               claim_balanced(), trends.claim_count_order(per_class), trends.claim_lambda_monotone(per_class),
               trends.claim_sensitivity(per_class), trends.claim_average_vs_balanced(summary),
-              trends.claim_d_needed(), trends.claim_d_in_paper(), *claims_mitigation()]
+              trends.claim_d_needed(), trends.claim_d_in_paper(), *claims_mitigation(), *claims_bounded()]
     tables = {"per_class_loss.csv": per_class, "lambda_sweep.csv": summary}
     for c in claims:
         for name, rows in c.tables.items():
