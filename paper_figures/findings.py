@@ -228,7 +228,6 @@ MITIGATION_RULE = ("a decay mode m against uniform decay (the sweep's first mode
                    "above 0, when there is NO PENALTY TO REMOVE; m KEEPS THE HELD-OUT EFFECT if the interval of "
                    "heldout average_m(lambda) - heldout average_u(lambda) lies at or below +0.01 nats or holds 0 "
                    "(no worse than uniform decay on held-out text, within 0.01 nats)")
-HELDOUT_TOLERANCE = 0.01  # nats: "keeps the held-out effect" allows a held-out average loss this much above uniform
 
 
 def mitigation_findings(results: Path, folder: str = "lm", prefix: str | None = None) -> list[dict]:
@@ -256,7 +255,7 @@ def mitigation_findings(results: Path, folder: str = "lm", prefix: str | None = 
         held, held_lo, held_hi = t_interval(paired_by_seed(rows(mode, hi, "heldout"), rows(base, hi, "heldout"), "average_loss"))
         penalty = base_pen_lo is not None and base_pen_lo > 0
         removes = penalty and m_pen_hi is not None and m_pen_hi < 0.5 * base_pen
-        keeps = held_hi is not None and (held_hi <= HELDOUT_TOLERANCE or held_lo <= 0 <= held_hi)
+        keeps = held_hi is not None and (held_hi <= HELDOUT_MARGIN or held_lo <= 0 <= held_hi)
         if not penalty:
             verdict = MITIGATION_VERDICTS[4 if keeps else 5]
         else:
