@@ -104,8 +104,14 @@ class SweepConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for lam in self.lambdas:
             check_real("lambdas", lam, 0)
+        for seed in self.seeds:
+            check_int("seeds", seed, 0, allow_numpy=False)
         if not self.lambdas or not self.seeds or not self.decay_modes:
             raise InputError("lambdas, seeds and decay_modes must not be empty")
+        for name in ("lambdas", "seeds", "decay_modes", "compare_at"):  # a repeat would be reported as a replicate
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise InputError(f"{name} repeats a value: {list(values)}; each must appear once")
         for lam in self.compare_at:
             if lam not in self.lambdas:
                 raise InputError(f"compare_at holds {lam!r}, which is not among the lambdas {list(self.lambdas)}")
@@ -297,18 +303,19 @@ def run_sweep(cfg: SweepConfig, out: str | Path, progress: bool = True, data: st
     record = claim_result_folder(out, cfg.to_dict())
     prepared = load_prepared(data, cfg.corpus, cfg.vocab_size) if data else prepare(cfg.corpus, cfg.vocab_size,
                                                                                       out / "data")
+    subs = cfg.by_regime()
+    for sub in subs.values():  # an unstable decay is refused before anything is written or trained
+        counts = sweep_training_counts(sub, prepared)
+        for mode, lam, seed in sub.runs():
+            tc = sub.train_config(lam, seed, mode)
+            check_stable(tc.decay_mode, tc.weight_decay, tc.lr, counts)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", record)
-    subs = cfg.by_regime()
     for reg, sub in subs.items():
         if reg:  # each regime folder is a sweep folder of its own (its config, tables, runs)
             atomic_write_json(out / reg / "config.json", {**claim_result_folder(out / reg, sub.to_dict()),
                                                           "regime": reg, "sweep": cfg.name})
     counts = {reg: write_token_stats(prepared, sub, out / reg) for reg, sub in subs.items()}
-    for reg, sub in subs.items():  # an unstable decay is refused before any run trains
-        for mode, lam, seed in sub.runs():
-            tc = sub.train_config(lam, seed, mode)
-            check_stable(tc.decay_mode, tc.weight_decay, tc.lr, counts[reg])
     plan, walls = [], []
     for order, (reg, mode, lam, seed) in enumerate(tqdm(planned_runs(cfg), desc="sweep", unit="run",
                                                            disable=not progress)):

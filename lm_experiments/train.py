@@ -88,6 +88,9 @@ class TrainConfig:
 
     def __post_init__(self):
         check_mode(self.decay_mode)
+        for name in ("bf16", "compile", "keep_checkpoint"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
         for name in ("seq_len", "batch_size", "steps", "eval_every", "eval_tokens", "checkpoint_every"):
             check_int(name, getattr(self, name), 1, allow_numpy=False)
         check_real("lr", self.lr, 0, low_open=True)

@@ -192,3 +192,12 @@ def test_cli_export_and_budget_flags_refuse_bad_values(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lm_experiments", "sweep", "--config", "tiny", "--out",
                         str(tmp_path / "o"), "--data", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and "prepared folders" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_sweep_with_an_unstable_decay_is_refused_before_anything_is_written(tmp_path, lm_corpus_file):
+    cfg = shrunk(f"files:{lm_corpus_file}", lambdas=(0.0, 300.0), seeds=(0,))  # lr 1e-3 x 300 = 0.3 > 0.1
+    ship = tmp_path / "ship"
+    export(cfg.corpus, cfg.vocab_size, ship)
+    with pytest.raises(InputError, match=r"lr x weight decay = 0.001 x 300 = 0.3 > 0.1"):
+        run_sweep(cfg, tmp_path / "out", progress=False, data=ship)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.json"))

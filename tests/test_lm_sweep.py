@@ -151,6 +151,8 @@ def test_table1_reports_mean_and_std_over_seeds():
     ({"lambdas": (-1.0,)}, "lambdas"), ({"vocab_size": 10}, "vocab_size"), ({"seeds": ()}, "seeds"),
     ({"train": {"learning_rate": 1}}, "learning_rate"), ({"decay_modes": ("everything",)}, "everything"),
     ({"compare_at": (3.0,)}, "compare_at holds 3.0"), ({"regimes": {"a": {"lambda": 1}}}, "'lambda'"),
+    ({"seeds": (0, 0)}, "seeds repeats"), ({"lambdas": (0.0, 1.0, 1.0)}, "lambdas repeats"),
+    ({"seeds": (0.5,)}, "seeds"), ({"train": {"bf16": "no"}}, "bf16 must be true or false, got 'no'"),
 ])
 def test_bad_sweep_config_is_rejected_naming_the_value(bad, message):
     with pytest.raises(InputError, match=message):
