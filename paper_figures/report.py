@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple
 from plumbing.atomic import atomic_write_text
 from plumbing.errors import InputError
 
-from . import fig1, fig2, fig3, fig4, fig5, fig_mitigation, sim_figs, table1, theory_corpus, theory_figs
+from . import fig1, fig2, fig3, fig4, fig5, fig_changes, fig_mitigation, sim_figs, table1, theory_corpus, theory_figs
 from .common import PAPER, lm_dirs, lm_label, lm_runs, read_json
 
 
@@ -30,6 +30,7 @@ class Figure(NamedTuple):
 
 
 FIGURES = {
+    "changes": Figure(fig_changes.make, fig_changes.inputs, fig_changes.CAPTION, fig_changes.DIFFERS, True),
     "fig1": Figure(fig1.make, fig1.inputs, fig1.CAPTION, fig1.DIFFERS, True),
     "fig2": Figure(fig2.make, fig2.inputs, fig2.CAPTION, fig2.DIFFERS, True),
     "fig3": Figure(fig3.make, fig3.inputs, fig3.CAPTION, fig3.DIFFERS, True),
