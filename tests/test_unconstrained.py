@@ -193,3 +193,19 @@ def test_gap_at_a_perturbed_optimum_is_second_order_in_the_perturbation(counts, 
         scaled.append(objective - _scaled_bound(red, red.evaluate(red.centred(C + eps * E), gamma)))
     assert gaps[1] <= gaps[0] / 30 and gaps[1] <= scaled[1] / 10
     assert scaled[1] >= scaled[0] / 30  # what the polar candidate improves on: first order
+
+
+@settings(max_examples=15, deadline=None)
+@given(counts_st, scale_st, st.floats(0.5, 2.0))
+def test_a_start_at_a_neighbouring_lambda_reaches_the_same_certified_optimum(counts, c, ratio):
+    cold = solve_unconstrained(_p(counts, c * ratio), tol=1e-9, time_limit=5)
+    warm = solve_unconstrained(_p(counts, c * ratio), tol=1e-9, time_limit=5,
+                               start=solve_unconstrained(_p(counts, c), tol=1e-9, time_limit=5))
+    assert warm.duality_gap <= 1e-9 and cold.duality_gap <= 1e-9
+    assert abs(warm.objective - cold.objective) <= warm.duality_gap + cold.duality_gap + 1e-12
+
+
+def test_a_start_for_other_counts_is_refused():
+    start = solve_unconstrained(Problem(np.array([3.0, 2.0, 1.0]), 0.1, 0.1))
+    with pytest.raises(InputError, match="same counts"):
+        solve_unconstrained(Problem(np.array([3.0, 2.0, 2.0]), 0.1, 0.1), start=start)
