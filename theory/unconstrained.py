@@ -263,9 +263,10 @@ class UnconstrainedSolution:
     lower_bound: float
     iterations: int
     seconds: float
-    history: list = field(default_factory=list, repr=False)  # (iteration, gap)
+    history: list = field(default_factory=list, repr=False)  # (iteration, gap) of the proximal-gradient phase
     q_other: np.ndarray | None = field(default=None, repr=False)  # the dual point (see _Reduced.dual_point)
     q_self: np.ndarray | None = field(default=None, repr=False)
+    trace: list = field(default_factory=list, repr=False)  # (seconds, gap) of every gap check, both phases
 
     @property
     def duality_gap(self) -> float:
@@ -312,7 +313,7 @@ def _prox(C: np.ndarray, gamma: np.ndarray, thresh: float) -> tuple[np.ndarray, 
 
 
 def _lbfgs_start(red: _Reduced, max_iter: int, deadline: float = np.inf, progress=None,
-                 tol: float = 0.0, check_every: float = 1.0, init=None) -> tuple[np.ndarray, np.ndarray]:
+                 tol: float = 0.0, check_every: float = 1.0, init=None, checks: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Quasi-Newton warm start: L-BFGS on the factored reduced problem (smooth, no SVD per step).
 
     ||C||_* = min_{U V^T = C} (||U||^2 + ||V||^2)/2 and (m-1)|gamma| = min_{a b = gamma} (m-1)(a^2 + b^2)/2,
@@ -359,7 +360,7 @@ def _lbfgs_start(red: _Reduced, max_iter: int, deadline: float = np.inf, progres
                                (d_gamma * b + mu * mult * a) / r, (d_gamma * a + mu * mult * b) / r])
         return val, grad
 
-    checks = []  # (time, gap) of each gap check
+    checks = [] if checks is None else checks  # (perf_counter time, gap) of each gap check
     next_check = [time.perf_counter() + check_every]
     cert = []  # [iterate, red.certify there] of the last check
 
@@ -452,6 +453,7 @@ def _solve(problem: Problem, tol: float, max_iter: int, time_limit: float | None
     if problem.mu == 0.0:
         return UnconstrainedSolution(problem, groups, np.zeros((g, g)), np.full(g, np.inf),
                                      np.zeros(problem.V), 0.0, 0.0, 0, time.perf_counter() - t0)
+    checks = []  # (perf_counter time, gap) of every gap check
     red = _Reduced(problem, groups)
     mu = problem.mu
     L_max = 1.0 / (2.0 * problem.N)  # Lipschitz constant of grad f in the metric ||Y||_F
@@ -462,11 +464,13 @@ def _solve(problem: Problem, tol: float, max_iter: int, time_limit: float | None
             gamma0 = np.where(red.has_gamma, red.sqrt_n * start.B, 0.0)
             init = (red.scale * start.A + np.diag(red.sqrt_n * start.B), gamma0)
         C, gamma, cert = _lbfgs_start(red, max_iter=20_000, deadline=deadline, progress=progress, tol=tol,
-                                      init=init)
+                                      init=init, checks=checks)
         gamma = np.where(red.has_gamma, gamma, 0.0)  # (already so: split zeroes them)
     else:
         C, gamma, cert = np.zeros((g, g)), np.zeros(g), None
-    cert = red.certify(C, gamma) if cert is None else cert
+    if cert is None:  # (else: the last L-BFGS check was at this point)
+        cert = red.certify(C, gamma)
+        checks.append((time.perf_counter(), cert[0] - cert[1]))
     C = cert[4]  # centred: the same softmax, a nuclear norm no larger
     L = L_max
     x_C, x_g = C, gamma
@@ -505,6 +509,7 @@ def _solve(problem: Problem, tol: float, max_iter: int, time_limit: float | None
             if primal - lower < best[0] - best[1]:
                 best = (*cert, x_g)
             history.append((it, primal - lower))
+            checks.append((time.perf_counter(), primal - lower))
             if progress is not None:
                 progress(f"proximal gradient: iteration {it}, objective {primal:.12g}, gap {primal - lower:.2e}")
             if primal - lower <= tol:
@@ -516,7 +521,8 @@ def _solve(problem: Problem, tol: float, max_iter: int, time_limit: float | None
     A, B = red.AB(C, gamma)
     per_class = pt.ce[groups.index]
     return UnconstrainedSolution(problem, groups, A, B, per_class, primal, lower, it,
-                                 time.perf_counter() - t0, history, q_other, q_self)
+                                 time.perf_counter() - t0, history, q_other, q_self,
+                                 [(t - t0, gap) for t, gap in checks])
 
 
 def certify_full(problem: Problem, Z: np.ndarray) -> dict:
