@@ -165,7 +165,7 @@ def test_dual_point_at_any_iterate_is_a_valid_bound_at_least_the_scaled_one(coun
     p = _p(counts, c)
     red = _Reduced(p, Groups.of(p.counts))
     C, gamma, _ = _lbfgs_start(red, max_iter=iters)
-    objective, bound, q_other, q_self, Cc = red.certify(C, gamma)
+    objective, bound, q_other, q_self, Cc, _ = red.certify(C, gamma)
     star = solve_unconstrained(p, tol=1e-10, time_limit=5)
     assert bound <= star.objective + 1e-12 and star.lower_bound <= objective + 1e-12
     assert bound >= _scaled_bound(red, red.evaluate(Cc, gamma)) - 1e-15
@@ -209,3 +209,19 @@ def test_a_start_for_other_counts_is_refused():
     start = solve_unconstrained(Problem(np.array([3.0, 2.0, 1.0]), 0.1, 0.1))
     with pytest.raises(InputError, match="same counts"):
         solve_unconstrained(Problem(np.array([3.0, 2.0, 2.0]), 0.1, 0.1), start=start)
+
+
+def test_a_narrower_restart_keeps_the_certified_optimum():
+    """Once the spectrum of C falls off, L-BFGS goes on with fewer columns; the optimum is still reached."""
+    from theory.unconstrained import _lbfgs_start, _Reduced
+
+    counts = np.arange(1.0, 61.0) ** 2  # 60 distinct counts: g = 60; the optimum has rank 20
+    p = _p(counts, 40.0)
+    red = _Reduced(p, Groups.of(p.counts))
+    lines = []
+    C, gamma, cert = _lbfgs_start(red, max_iter=5000, tol=1e-10, check_every=0.0, progress=lines.append)
+    widths = {int(x.rsplit("width ", 1)[1]) for x in lines if "width" in x}
+    assert widths and max(widths) < 0.7 * 60
+    assert cert is not None and cert[0] - cert[1] <= 1e-10
+    cold = solve_unconstrained(p, tol=1e-10)
+    assert abs(cert[0] - cold.objective) <= 1e-10 + cold.duality_gap
