@@ -8,7 +8,11 @@ d >= V gives mu ||Z D||_*, mu = sqrt(lambda_W lambda_H), D = diag(sqrt(n)). So t
 Fenchel dual. For any Q whose columns q_k lie in the probability simplex with
 ||(I - Q) D||_2 <= N mu, the value sum_k (n_k/N) H(q_k) (H = entropy) is a lower bound on F*.
 From a primal point Z with softmax columns P we take q_k = (1 - s) e_k + s p_k,
-s = min(1, N mu / ||(I - P) D||_2), which is feasible; gap = F(Z) - bound bounds F(Z) - F*.
+s = min(1, N mu / ||(I - P) D||_2), which is feasible; gap = F(Z) - bound bounds F(Z) - F*. It loses
+mu ||Y||_* - <Lambda, Y> (Y = Z D, Lambda = (I - Q) D / N) to first order in the distance to the optimum,
+so the bound is the best of that point and points moved from it towards mu U_r V_r^T (the primal's leading
+singular directions) plus the clipped gradient on the rest, as far as Q stays >= 0 (`_Reduced.dual_point`):
+for them that term vanishes and the gap is second order.
 
 Symmetry reduction (exact). Classes with equal counts are interchangeable, so averaging any minimiser over
 those permutations gives a minimiser of the form Z[i, j] = A[a, b] + [i == j] B[b] (i in group a, j in b).
@@ -17,9 +21,9 @@ sqrt(n_b) B[b] times the identity on the (m_b - 1) within-group zero-sum vectors
     C[a, b] = sqrt(m_a m_b n_b) A[a, b] + [a == b] sqrt(n_b) B[b],
     ||Y||_* = ||C||_* + sum_b (m_b - 1) |gamma_b|,  gamma_b = sqrt(n_b) B[b],
 and the same split holds for the gradient, so ||grad||_2 and the certificate are exact in g x g terms.
-The solver runs accelerated proximal gradient (FISTA with adaptive restart and backtracking) on
-(C, gamma), with the metric ||C||_F^2 + sum_b (m_b - 1) gamma_b^2 = ||Y||_F^2, and stops when the
-duality gap is below `tol`. `certify_full` recomputes the gap from the full V x V matrices.
+The solver runs L-BFGS on a factored form (`_lbfgs_start`), then accelerated proximal gradient (FISTA
+with adaptive restart and backtracking) on (C, gamma), with the metric ||C||_F^2 + sum_b (m_b - 1)
+gamma_b^2 = ||Y||_F^2, and stops when the duality gap is below `tol`. `certify_full` recomputes the gap from the full V x V matrices.
 """
 
 from __future__ import annotations
