@@ -50,14 +50,20 @@ class PathStep:
     loss: np.ndarray  # (V,) per-class loss at the end of this lambda
 
 
-def certified_optima(counts: np.ndarray, lambdas, tol: float = 1e-9,
-                     time_limit: float | None = None) -> dict[float, UnconstrainedSolution]:
-    """theory's certified optimum (lambda_W = lambda_H = lambda, d >= V) of every lambda > 0."""
+def certified_optima(counts: np.ndarray, lambdas, tol: float = 1e-9, time_limit: float | None = None,
+                     start: UnconstrainedSolution | None = None) -> dict[float, UnconstrainedSolution]:
+    """theory's certified optimum (lambda_W = lambda_H = lambda, d >= V) of every lambda > 0.
+
+    Solved in increasing lambda, each from the optimum of the one before (a warm start: along a path the
+    optima move little), the first from `start` when given (the optimum at a neighbouring lambda)."""
     for lam in lambdas:
         if not (np.isfinite(lam) and lam > 0):
             raise InputError(f"path lambdas must be finite and > 0, got {lam!r}")
-    return {float(lam): solve_unconstrained(Problem(counts, lam, lam), tol=tol, time_limit=time_limit)
-            for lam in lambdas}
+    out = {}
+    for lam in sorted(float(x) for x in lambdas):
+        out[lam] = start = solve_unconstrained(Problem(counts, lam, lam), tol=tol, time_limit=time_limit,
+                                               start=start)
+    return {float(lam): out[float(lam)] for lam in lambdas}
 
 
 def width_for(rank: int, V: int) -> int:

@@ -142,3 +142,86 @@ def test_a_claimed_objective_the_arrays_do_not_attain_is_refused(tmp_path):
     np.savez(path, **(data | {"A": data["A"] * 0.9, "B": data["B"] * 0.9, "objective": 0.0}))
     with pytest.raises(InputError, match="claims objective 0.0"):
         certify(path, p)
+
+
+def _scaled_bound(red, pt):
+    """The dual value at Lambda = -s grad, s = min(1, mu / ||grad||_2): the candidate every older bound had."""
+    from scipy.special import xlogy
+
+    norm = max(np.linalg.norm(pt.grad_C, 2), np.max(np.abs(pt.grad_gamma), initial=0.0))
+    s = min(1.0, red.p.mu / norm)
+    pi, pi_self = red._masses(s * pt.grad_C, s * pt.grad_gamma)
+    q = np.where(red.count > 0, pi / np.maximum(red.count, 1.0), 0.0)
+    return float(red.w @ (-xlogy(pi_self, pi_self) - (red.count * xlogy(q, q)).sum(axis=0)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(counts_st, scale_st, st.integers(1, 40))
+def test_dual_point_at_any_iterate_is_a_valid_bound_at_least_the_scaled_one(counts, c, iters):
+    """Weak duality: the bound is <= F* <= the certified objective; and the best-of candidates is >= the
+    scaled gradient's value (always one of them)."""
+    from theory.unconstrained import _lbfgs_start, _Reduced
+
+    p = _p(counts, c)
+    red = _Reduced(p, Groups.of(p.counts))
+    C, gamma, _ = _lbfgs_start(red, max_iter=iters)
+    objective, bound, q_other, q_self, Cc, _ = red.certify(C, gamma)
+    star = solve_unconstrained(p, tol=1e-10, time_limit=5)
+    assert bound <= star.objective + 1e-12 and star.lower_bound <= objective + 1e-12
+    assert bound >= _scaled_bound(red, red.evaluate(Cc, gamma)) - 1e-15
+    assert np.all(q_other >= 0) and np.all(q_self >= 0)
+    assert np.allclose((red.count * q_other).sum(axis=0) + q_self, 1.0, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("counts, c", [(np.array([40.0, 40.0, 9.0, 9.0, 9.0, 3.0, 1.0, 1.0]), 0.05),
+                                       (np.array([300.0, 120.0, 60.0, 20.0, 5.0, 1.0]), 0.3)])
+def test_gap_at_a_perturbed_optimum_is_second_order_in_the_perturbation(counts, c):
+    """The polar dual point makes mu ||Y||_* - <Lambda, Y> vanish, leaving a gap quadratic in the distance
+    to the optimum (10x closer: >= 30x smaller gap); the scaled gradient's gap is only linear (issue 28)."""
+    from theory.unconstrained import _Reduced
+
+    p = _p(counts, c)
+    red = _Reduced(p, Groups.of(p.counts))
+    s = solve_unconstrained(p, tol=1e-13, time_limit=10)
+    C = red.scale * s.A + np.diag(red.sqrt_n * s.B)
+    gamma = red.sqrt_n * s.B
+    E = np.random.default_rng(1).standard_normal(C.shape) * np.abs(C).max()
+    gaps, scaled = [], []
+    for eps in (1e-4, 1e-5):
+        objective, bound, *_ = red.certify(C + eps * E, gamma)
+        gaps.append(objective - bound)
+        scaled.append(objective - _scaled_bound(red, red.evaluate(red.centred(C + eps * E), gamma)))
+    assert gaps[1] <= gaps[0] / 30 and gaps[1] <= scaled[1] / 10
+    assert scaled[1] >= scaled[0] / 30  # what the polar candidate improves on: first order
+
+
+@settings(max_examples=15, deadline=None)
+@given(counts_st, scale_st, st.floats(0.5, 2.0))
+def test_a_start_at_a_neighbouring_lambda_reaches_the_same_certified_optimum(counts, c, ratio):
+    cold = solve_unconstrained(_p(counts, c * ratio), tol=1e-9, time_limit=5)
+    warm = solve_unconstrained(_p(counts, c * ratio), tol=1e-9, time_limit=5,
+                               start=solve_unconstrained(_p(counts, c), tol=1e-9, time_limit=5))
+    assert warm.duality_gap <= 1e-9 and cold.duality_gap <= 1e-9
+    assert abs(warm.objective - cold.objective) <= warm.duality_gap + cold.duality_gap + 1e-12
+
+
+def test_a_start_for_other_counts_is_refused():
+    start = solve_unconstrained(Problem(np.array([3.0, 2.0, 1.0]), 0.1, 0.1))
+    with pytest.raises(InputError, match="same counts"):
+        solve_unconstrained(Problem(np.array([3.0, 2.0, 2.0]), 0.1, 0.1), start=start)
+
+
+def test_a_narrower_restart_keeps_the_certified_optimum():
+    """Once the spectrum of C falls off, L-BFGS goes on with fewer columns; the optimum is still reached."""
+    from theory.unconstrained import _lbfgs_start, _Reduced
+
+    counts = np.arange(1.0, 61.0) ** 2  # 60 distinct counts: g = 60; the optimum has rank 20
+    p = _p(counts, 40.0)
+    red = _Reduced(p, Groups.of(p.counts))
+    lines = []
+    C, gamma, cert = _lbfgs_start(red, max_iter=5000, tol=1e-10, check_every=0.0, progress=lines.append)
+    widths = {int(x.rsplit("width ", 1)[1]) for x in lines if "width" in x}
+    assert widths and max(widths) < 0.7 * 60
+    assert cert is not None and cert[0] - cert[1] <= 1e-10
+    cold = solve_unconstrained(p, tol=1e-10)
+    assert abs(cert[0] - cold.objective) <= 1e-10 + cold.duality_gap

@@ -22,6 +22,7 @@ import sys
 from plumbing.cli import run_cli
 from plumbing.errors import InputError
 
+from .bench import CASES as BENCH_CASES, OUT as BENCH_OUT, check_cases
 from .counts import parse_counts, read_counts_file
 from .problem import MODELS, Problem
 from .solve import SolverResult, solve
@@ -149,6 +150,9 @@ def main(argv=None) -> int:
     p.add_argument("--corpus-counts", default=None,
                    help="token counts (.npy) of a real corpus (default results/counts/mixed_32000.npy; "
                         "skipped when absent)")
+    p.add_argument("--cases", default=",".join(BENCH_CASES),
+                   help=f"comma-separated subset of {','.join(BENCH_CASES)} (default: all)")
+    p.add_argument("--out", default=str(BENCH_OUT), help="JSON file the figures are written to")
 
     args = ap.parse_args(argv)
     status = []
@@ -189,5 +193,6 @@ def _dispatch(args) -> int:
     elif args.command == "bench":
         from .bench import run_bench
 
-        run_bench(max_seconds=args.max_seconds, with_cvxpy=not args.skip_cvxpy, corpus_counts=args.corpus_counts)
+        run_bench(max_seconds=args.max_seconds, with_cvxpy=not args.skip_cvxpy, corpus_counts=args.corpus_counts,
+                  cases=check_cases(args.cases), out=args.out)
     return 0
