@@ -635,7 +635,8 @@ def readme_block(data: dict) -> str:
         if f is None:
             lines.append(f"- `{id}`: not computed ({data['not_computed'] and 'see findings.md' or 'no file'}).")
             continue
-        line = f"- **{f['verdict']}** — {f['claim']} Measured: {f['measure']}: {effect_text(f)}."
+        where = f" (`{id.split('_train_')[0].split('_heldout_')[0].split('_mitigation_')[0]}`)" if id.startswith("rs_") else ""
+        line = f"- **{f['verdict']}**{where} — {f['claim']} Measured: {f['measure']}: {effect_text(f)}."
         if "share_negative_speed" in f:  # what the tiny model has not learnt
             line += (f" {100 * f['share_negative_speed']:.1f}% of the {f['tokens_per_seed']:.0f} token ids seen "
                      f"end with a loss above their start (negative learning speed; "
