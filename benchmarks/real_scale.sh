@@ -4,7 +4,7 @@
 # (`python -m lm_experiments export --config gpu-270m --out shipped`, carried with the call):
 #   benchmarks/real_scale.sh OUT [BUDGET_MINUTES]        writes OUT/packed.tgz, OUT/bench.json, OUT/log.txt
 # Dry run on a CPU (model and steps shrunk, same data, tables and files):
-#   DEVICE=cpu CONFIG=lm_experiments/configs/gpu_270m_dryrun.toml BENCH_PRESET=tiny benchmarks/real_scale.sh OUT 2
+#   DEVICE=cpu CONFIG=lm_experiments/configs/gpu_270m_dryrun.toml BENCH_PRESET=tiny BENCH_STEPS=1 benchmarks/real_scale.sh OUT 9
 set -uo pipefail
 OUT=${1:?usage: benchmarks/real_scale.sh OUT [BUDGET_MINUTES]}
 BUDGET=${2:-7.5}
@@ -13,6 +13,7 @@ CONFIG=${CONFIG:-gpu-270m}
 DEVICE=${DEVICE:-cuda}
 BENCH_PRESET=${BENCH_PRESET:-openelm-270m-like}
 BENCH_SECONDS=${BENCH_SECONDS:-100}
+BENCH_STEPS=${BENCH_STEPS:-10}
 WORK=${WORK:-/tmp/real_scale}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15
 mkdir -p "$OUT" "$WORK"
@@ -26,5 +27,5 @@ cp "$WORK/sweep/plan.csv" "$OUT/plan.csv" 2>/dev/null
 tar czf "$OUT/packed.tgz" -C "$WORK" packed
 echo "pack done after $(( $(date +%s) - t0 )) s" | log
 timeout "$BENCH_SECONDS" $PY -m lm_experiments bench --preset "$BENCH_PRESET" --vocab-size 32000 --device "$DEVICE" \
-    --batch-sizes 64,128 --modes eager,compiled --json "$OUT/bench.json" 2>&1 | log
+    --batch-sizes 64,128 --modes eager,compiled --steps "$BENCH_STEPS" --json "$OUT/bench.json" 2>&1 | log
 echo "bench rc ${PIPESTATUS[0]}; all done after $(( $(date +%s) - t0 )) s" | log
