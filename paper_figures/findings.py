@@ -45,11 +45,16 @@ PAPER_TABLE1_RATIO = (0.163 - 0.066) / (0.068 - 0.051)  # the paper's Table 1: b
 
 
 def t_interval(d: np.ndarray, level: float = 0.95) -> tuple[float, float | None, float | None]:
-    """(mean, low, high) of the mean of `d` with its t-interval; low = high = None for fewer than 2 values."""
+    """(mean, low, high) of the mean of `d` with its t-interval; low = high = None for fewer than 2 values; NaN,
+    None, None when no value is finite (not computable); InputError when only some are."""
     from scipy import stats
 
     d = np.asarray(d, dtype=np.float64)
-    d = d[np.isfinite(d)]
+    finite = np.isfinite(d)
+    if finite.any() and not finite.all():  # dropping them would change n and the interval without a word
+        raise InputError(f"{int((~finite).sum())} of {d.size} paired values are NaN or infinite: a damaged result "
+                         "file? (an interval over the others would silently drop those seeds)")
+    d = d[finite]
     if d.size == 0:
         return math.nan, None, None
     m = float(d.mean())

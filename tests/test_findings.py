@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -287,3 +288,18 @@ def test_the_changes_table_pairs_by_seed_and_compares_each_mode_with_uniform_dec
     assert {r["source"] for r in rows} == {"rs_sw_reg"}
     text = "\n".join(findings.changes_markdown(rows))
     assert "| train | mit | 2 |" in text and "uniform at the same lambda" not in text
+
+
+def test_a_nan_in_one_seed_is_refused_not_dropped(tmp_path):
+    """One NaN among the seeds would drop that seed and widen the interval without a word: the source is listed
+    as not computed instead; no finite value at all stays 'not computable' (NaN, no interval)."""
+    _lm_summary(tmp_path, [0.10, 0.12, 0.11])
+    path = tmp_path / "lm" / "summary.csv"
+    df = pd.read_csv(path)
+    df.loc[(df["seed"] == 1) & (df["lambda"] == 2.0), "low_freq_loss"] = float("nan")
+    df.to_csv(path, index=False)
+    data = findings.compute(tmp_path)
+    assert "NaN or infinite" in data["not_computed"]["lm"]
+    assert not any(f["id"].startswith("lm_train") for f in data["findings"])
+    m, lo, hi = findings.t_interval(np.array([np.nan, np.nan]))
+    assert math.isnan(m) and lo is None and hi is None
