@@ -1,7 +1,7 @@
 """Weight decay in the LM: which parameters each decay mode decays, how strongly, and which settings are stable.
 
 One home for the decay path: `decay_groups` (AdamW's parameter groups), `row_strengths` (the per-token strength
-of the embedding/output rows of the bounded modes), `apply_row_decay` (those rows' decay after each AdamW step)
+of the embedding/output rows of the bounded modes), `apply_row_decay` (those rows' decay at each AdamW step)
 and `check_stable` (the guard that refuses a decay that one step could not apply as a decay).
 
 Decay modes (DECAY_MODES, a dispatch table: mode -> what it exempts and how its rows are decayed):
@@ -17,8 +17,9 @@ Decay modes (DECAY_MODES, a dispatch table: mode -> what it exempts and how its 
                   matrix: either); its mean strength is lambda P(token k in a batch) <= lambda
                   (`occurrence_probability`)
 A bounded mode's rows take AdamW's own factor (1 - lr lambda_k), applied where AdamW applies it (before the
-update), so a row with lambda_k = lambda is decayed exactly as uniform decay decays it. With tied embeddings the shared matrix is input embedding AND
-output layer, so "no-embed" and "no-embed-out" both exempt it (they differ only for an untied model).
+update), so a row with lambda_k = lambda is decayed exactly as uniform decay decays it. With tied embeddings the
+shared matrix is input embedding AND output layer, so "no-embed" and "no-embed-out" both exempt it (they differ
+only for an untied model).
 
 Stability (`check_stable`): one decoupled step multiplies a decayed weight by 1 - lr s (s its strength). It is a
 decay only while lr s < 1 (at lr s >= 1 the weight is erased or flips sign), and it follows the continuous decay
@@ -40,7 +41,7 @@ from .model import embedding_ids
 MAX_DECAY_PER_STEP = 0.1  # lr x strength, derived in the module doc
 
 # mode -> (exempt norm/bias, exempt the input embedding, exempt the output layer, how their rows are decayed)
-# rows: None = by AdamW with the group's weight_decay, "capped" / "lazy" = row by row after the step
+# rows: None = by AdamW with the group's weight_decay, "capped" / "lazy" = row by row (apply_row_decay)
 DECAY_MODES = {
     "all": (False, False, False, None),
     "no-norm-bias": (True, False, False, None),
@@ -49,7 +50,6 @@ DECAY_MODES = {
     "capped-embed-out": (True, False, False, "capped"),
     "lazy-embed-out": (True, False, False, "lazy"),
 }
-BOUNDED_MODES = tuple(m for m, spec in DECAY_MODES.items() if spec[3])
 
 
 def check_mode(mode: str) -> str:

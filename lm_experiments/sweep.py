@@ -178,7 +178,7 @@ PRESETS = {
     # the ablation no-embed-out and the bounded mitigation lazy-embed-out) = 15 runs, evaluated 4 times. Then the
     # `corpus` regime (the whole mixed corpus, 3.69M tokens): lambda 0 and 2 x 2 seeds, 600 steps = 4.9M tokens,
     # 1.3 epochs, evaluated 3 times. Evaluation on <= 65,536 tokens of each split. Checkpoints only when the
-    # budget stops a run. Predicted (predicted_wall): 534 s on an H200, 593 s on an H100; measured on an H200:
+    # budget stops a run. Predicted (predicted_wall): 534 s on an H200, 596 s on an H100; measured on an H200:
     # 16 runs in 461 s, all 19 in 461 s + a second call of 119 s (results/real_scale/gpu-270m-h200).
     "gpu-270m": SweepConfig(
         name="gpu-270m", corpus="mixed", vocab_size=32000, lambdas=(0.0, 1.0, 2.0), seeds=(0, 1, 2),
@@ -257,10 +257,9 @@ def sweep_training_counts(cfg: SweepConfig, prepared) -> np.ndarray:
     return training_counts(configs[0], prepared)
 
 
-def write_token_stats(prepared, cfg: SweepConfig, out: Path) -> np.ndarray:
-    """token_stats.csv/json, data_manifest.json and text_sample.csv from the counts of the tokens the runs train
-    on (sweep_training_counts); returns those counts."""
-    counts = sweep_training_counts(cfg, prepared)
+def write_token_stats(prepared, cfg: SweepConfig, out: Path, counts: np.ndarray) -> None:
+    """token_stats.csv/json, data_manifest.json and text_sample.csv from `counts`, the counts of the tokens the
+    runs train on (sweep_training_counts)."""
     atomic_write_csv(stats.token_table(counts, PERCENTILE, mass=MASS), out / LM_TOKEN_STATS.name)  # framed
     atomic_write_json(out / "token_stats.json", {
         **stats.mass_cuts(counts, PERCENTILE), "n_tokens_counted": int(counts.sum()),
@@ -269,7 +268,6 @@ def write_token_stats(prepared, cfg: SweepConfig, out: Path) -> np.ndarray:
     atomic_write_json(out / "data_manifest.json", prepared.manifest)
     sample = _sample_text(prepared)
     atomic_write_csv(stats.text_sample(prepared.tokenizer, sample, counts, PERCENTILE), out / LM_TEXT_SAMPLE.name)
-    return counts
 
 
 def _sample_text(prepared, min_chars: int = 400) -> str:
@@ -304,18 +302,19 @@ def run_sweep(cfg: SweepConfig, out: str | Path, progress: bool = True, data: st
     prepared = load_prepared(data, cfg.corpus, cfg.vocab_size) if data else prepare(cfg.corpus, cfg.vocab_size,
                                                                                       out / "data")
     subs = cfg.by_regime()
-    for sub in subs.values():  # an unstable decay is refused before anything is written or trained
-        counts = sweep_training_counts(sub, prepared)
+    counts = {reg: sweep_training_counts(sub, prepared) for reg, sub in subs.items()}
+    for reg, sub in subs.items():  # an unstable decay is refused before anything is written or trained
         for mode, lam, seed in sub.runs():
             tc = sub.train_config(lam, seed, mode)
-            check_stable(tc.decay_mode, tc.weight_decay, tc.lr, counts)
+            check_stable(tc.decay_mode, tc.weight_decay, tc.lr, counts[reg])
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", record)
     for reg, sub in subs.items():
         if reg:  # each regime folder is a sweep folder of its own (its config, tables, runs)
             atomic_write_json(out / reg / "config.json", {**claim_result_folder(out / reg, sub.to_dict()),
                                                           "regime": reg, "sweep": cfg.name})
-    counts = {reg: write_token_stats(prepared, sub, out / reg) for reg, sub in subs.items()}
+    for reg, sub in subs.items():
+        write_token_stats(prepared, sub, out / reg, counts[reg])
     plan, walls = [], []
     for order, (reg, mode, lam, seed) in enumerate(tqdm(planned_runs(cfg), desc="sweep", unit="run",
                                                            disable=not progress)):

@@ -283,7 +283,8 @@ class _Module:
                 cls.model.load_state_dict(init)
             cls.model.zero_grad(set_to_none=True)
         else:
-            fresh = fresh or build_model(cfg.preset, vocab, cfg.seq_len, cfg.seed)
+            if fresh is None:  # the seed's weights were cached, but the module is built anew
+                fresh = build_model(cfg.preset, vocab, cfg.seq_len, cfg.seed)
             cls.key, cls.model = None, fresh.to(device)
             net = cls.model
             if world > 1:
@@ -375,6 +376,7 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
     if start == 0:
         record.eval_and_save(model, 0)
     train_seconds = checkpoint_seconds = 0.0
+    tokens_saved_at = None
     bar = tqdm(total=cfg.steps, initial=start, desc=out.name, unit="step", leave=False,
                disable=not progress or rank != 0)
     try:
@@ -394,7 +396,8 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
             # a finished run needs no checkpoint (done.json replaces it) unless it is kept
             if (done % cfg.checkpoint_every == 0 and done < cfg.steps) or stop or (done == cfg.steps
                                                                                    and cfg.keep_checkpoint):
-                record.save_tokens()
+                record.save_tokens()  # before the checkpoint: a resumed run reads its rows up to that step
+                tokens_saved_at = done
                 t0 = time.perf_counter()
                 if rank == 0:
                     checkpoint.save(ckpt, model, opt, done)
@@ -403,7 +406,8 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
                 return {"stopped_at": done}
     finally:
         bar.close()
-    record.save_tokens()
+    if tokens_saved_at != cfg.steps:  # not already written with a kept final checkpoint
+        record.save_tokens()
     steps_this_call = cfg.steps - start
     wall = time.perf_counter() - t_call
     result = {"steps": cfg.steps, "final": record.final(cfg.steps), "train_seconds_this_call": train_seconds,
