@@ -485,22 +485,23 @@ def real_scale_findings(results: Path) -> list[dict]:
         raise InputError(f"no real-scale LM sweep under {str(results / 'real_scale')!r} (lm_experiments pack)")
     out = []
     for prefix, folder in folders:
-        out += lm_findings(results, str(folder), prefix)
+        found = lm_findings(results, str(folder), prefix)
         df = read_csv(results / folder / "summary.csv", columns=("lambda", "seed", "split", "decay_mode",
                                                                   "average_loss", "balanced_loss"),
                       numeric=("lambda", "average_loss", "balanced_loss"))
         if df["decay_mode"].nunique() > 1:
-            out += mitigation_findings(results, str(folder), prefix)
+            found += mitigation_findings(results, str(folder), prefix)
         base = df[(df["decay_mode"] == df["decay_mode"].iloc[0]) & (df["split"] == "train")]
         lo, hi = base["lambda"].min(), base["lambda"].max()
         bal, avg = (_paired(base, lambda t, c=c: t[c], lo, hi) for c in ("balanced_loss", "average_loss"))
         ratio = float(np.mean(bal) / np.mean(avg)) if np.mean(avg) != 0 else math.nan
-        out.append(_seed_finding(
+        found.append(_seed_finding(
             f"{prefix}_train_balanced_rises_more_than_average", "Weight decay raises the class-balanced training "
             "loss much more than the average training loss (the paper's Table 1: ~5.7 times as much).",
             f"change of (balanced - average) training loss from lambda {lo:g} to {hi:g}",
             [str(folder / "summary.csv")], bal - avg, ratio_of_mean_changes=ratio,
             paper_ratio=PAPER_TABLE1_RATIO))
+        out += [{**f, "source": prefix} for f in found]  # which regime: the README line names it
     return out
 
 
@@ -640,7 +641,7 @@ def readme_block(data: dict) -> str:
         if f is None:
             lines.append(f"- `{id}`: not computed ({data['not_computed'] and 'see findings.md' or 'no file'}).")
             continue
-        where = f" (`{id.split('_train_')[0].split('_heldout_')[0].split('_mitigation_')[0]}`)" if id.startswith("rs_") else ""
+        where = f" (`{f['source']}`)" if "source" in f else ""
         line = f"- **{f['verdict']}**{where} — {f['claim']} Measured: {f['measure']}: {effect_text(f)}."
         if "share_negative_speed" in f:  # what the tiny model has not learnt
             line += (f" {100 * f['share_negative_speed']:.1f}% of the {f['tokens_per_seed']:.0f} token ids seen "
