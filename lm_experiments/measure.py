@@ -3,7 +3,7 @@
 For every target id k: loss_sum[k] = sum of CE over the positions whose target is k, count[k] = number of
 those positions, correct[k] = how many of them the argmax prediction got right. The per-id loss is
 l_k = loss_sum[k] / count[k]; everything else (average, balanced, low/high-frequency group loss, learning
-speed) comes from `theory.metrics`, so the numbers mean the same as in the rest of the toolkit.
+speed) comes from `theory.ufm.metrics`, so the numbers mean the same as in the rest of the toolkit.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from theory import metrics
+from theory.ufm import metrics
 
 
 class TokenLoss:
@@ -74,11 +74,11 @@ def summarize(loss_sum: np.ndarray, count: np.ndarray, correct: np.ndarray, trai
     balanced_loss  unweighted mean of l_k over the ids that occur in the evaluated split
     accuracy       sum correct / sum count
     low_freq_loss  per-token loss of the ids whose TRAINING count (`train_counts`: the counts of the tokens the
-                   run trained on) is below the `percentile` count (theory.metrics.low_frequency_mask),
+                   run trained on) is below the `percentile` count (theory.ufm.metrics.low_frequency_mask),
                    whatever split is evaluated;
-    high_freq_loss the same for the other ids (theory.metrics.group_loss for both)
+    high_freq_loss the same for the other ids (theory.ufm.metrics.group_loss for both)
     low_mass_loss  the same for the ids outside the most frequent ids that hold a share `mass` of the training
-    high_mass_loss tokens, and for those ids (theory.metrics.mass_tail_mask): a split that keeps both groups
+    high_mass_loss tokens, and for those ids (theory.ufm.metrics.mass_tail_mask): a split that keeps both groups
                    populated, where P99 puts 1% of the vocabulary in the high group
     n_low, n_high, n_low_mass, n_high_mass
                    the size of each group: how many ids with a training count > 0 it holds (ids never trained
@@ -107,5 +107,5 @@ def summarize(loss_sum: np.ndarray, count: np.ndarray, correct: np.ndarray, trai
 
 def learning_speeds(curves: np.ndarray, steps: np.ndarray) -> np.ndarray:
     """Learning speed per token id from per-token loss curves: `curves` is (T, V), row t the per-id loss at
-    checkpoint step `steps[t]` (steps[0] is the start); see theory.metrics.learning_speed."""
+    checkpoint step `steps[t]` (steps[0] is the start); see theory.ufm.metrics.learning_speed."""
     return metrics.learning_speed(np.asarray(curves, np.float64), np.asarray(steps, np.float64))

@@ -1,7 +1,7 @@
-"""Token statistics through the shared definitions of `theory.metrics` (P99 split, bins).
+"""Token statistics through the shared definitions of `theory.ufm.metrics` (P99 split, bins).
 
 The paper's frequency split: a token is low-frequency when its training count is strictly below the P99 of
-all counts (theory.metrics.low_frequency_mask); mass cuts say how few tokens carry most occurrences.
+all counts (theory.ufm.metrics.low_frequency_mask); mass cuts say how few tokens carry most occurrences.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pandas as pd
 
 from plumbing.errors import InputError
 from plumbing.schemas import LM_TEXT_SAMPLE, LM_TOKEN_STATS, frame
-from theory import metrics
+from theory.ufm import metrics
 
 from .tokenizer import encode_documents, train_bpe
 
@@ -39,7 +39,7 @@ def token_table(counts: np.ndarray, percentile: float = 99.0, n_bins: int = 5, m
 
 def tokens_for_mass(counts: np.ndarray, mass: float) -> int:
     """The smallest k such that the k most frequent tokens hold at least `mass` of all occurrences
-    (theory.metrics.classes_for_mass)."""
+    (theory.ufm.metrics.classes_for_mass)."""
     return metrics.classes_for_mass(counts, mass)
 
 

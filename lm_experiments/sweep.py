@@ -60,7 +60,7 @@ from plumbing.schemas import (
     frame,
 )
 from plumbing.validate import check_int, check_real
-from theory import metrics
+from theory.ufm import metrics
 
 from . import stats
 from .data import load_prepared, prepare

@@ -368,7 +368,7 @@ def sim_vocab_findings(results: Path) -> list[dict]:
     Z = 0 every class has loss log V and no split can differ), under both splits, each with its class counts.
     Both ends must be within tol of their certified optimum (path.csv `reached`), so the one-seed effect carries
     the bound of CONVERGED_RULE."""
-    from theory import metrics
+    from theory.ufm import metrics
 
     folder = results / "sim_vocab"
     pc = read_csv(folder / "per_class.csv.gz", columns=("lambda", "class", "count", "loss", "theory_loss"),

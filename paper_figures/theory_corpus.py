@@ -1,6 +1,6 @@
 """Theory meets the corpus: the UFM optimum's per-token loss at the LM sweep's own token counts (left,
 theory_corpus/theory_corpus.csv from `python -m theory corpus`) next to the LM's measured loss (right), both
-averaged per powers-of-3 training-count bin (theory.metrics.power_of_3_bins), one line per lambda.
+averaged per powers-of-3 training-count bin (theory.ufm.metrics.power_of_3_bins), one line per lambda.
 
 LM data: <first lm folder>/token_stats.csv (token_id, pow3_bin) and runs/<run>/per_token.csv.gz (step, split,
 token_id, count, loss) at each run's last step, training split, tokens with a loss there; each run's weight

@@ -73,7 +73,7 @@ def frame(schema: Schema, data):
 # --- simulations (simulations/run.py, simulations/languages.py) -------------------------------------------
 # low/high appear under two splits, with the number of classes of each group, named as in the LM files: P99 of
 # the counts (the paper's: low_freq, low_freq_loss, n_low) and the head holding half the samples
-# (theory.metrics.mass_tail_mask: low_mass, low_mass_loss, n_low_mass)
+# (theory.ufm.metrics.mass_tail_mask: low_mass, low_mass_loss, n_low_mass)
 SIM_COUNTS = Schema("counts.csv", ("class", "count", "pow3_bin", "equal_mass_bin", "low_freq", "low_mass"))
 SIM_THEORY = Schema("theory.csv", ("model", "lambda", "class", "theory_loss"))
 SIM_SUMMARY = Schema("summary.csv", (
@@ -114,7 +114,7 @@ SIM_SCALE_PER_CLASS = Schema("per_class.csv.gz", ("lambda", "class", "count", "l
 # --- LM experiments (lm_experiments/train.py, sweep.py, stats.py, token_report.py) -------------------------
 # the metrics of one evaluation (lm_experiments.measure.summarize) that the sweep tabulates: two low/high
 # splits of the token ids by their count in the tokens the run trained on -- P99 of the counts (the paper's,
-# *_freq_*) and the head holding half of all occurrences (*_mass_*, theory.metrics.mass_tail_mask)
+# *_freq_*) and the head holding half of all occurrences (*_mass_*, theory.ufm.metrics.mass_tail_mask)
 LM_METRIC_NAMES = ("average_loss", "balanced_loss", "accuracy", "low_freq_loss", "high_freq_loss", "low_mass_loss",
                    "high_mass_loss")
 # how many token ids (training count > 0) each group of those splits holds, stated next to every group loss

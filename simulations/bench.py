@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from theory.counts import zipf_counts
+from theory.ufm.counts import zipf_counts
 
 from .train import build, train
 from .ufm_path import certified_optima, train_path, width_for

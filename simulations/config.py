@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from plumbing.config import load_dataclass_config
 from plumbing.errors import InputError
 from plumbing.validate import check_int, check_real
-from theory.problem import MODELS as THEORY_MODELS
+from theory.ufm.problem import MODELS as THEORY_MODELS
 
 MODELS = THEORY_MODELS + ("softmax-regression", "mlp")  # the UFM models are the ones theory solves
 OPTIMIZERS = ("gd", "adam", "adamw", "lbfgs")

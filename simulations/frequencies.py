@@ -13,7 +13,7 @@ import numpy as np
 
 from plumbing.errors import InputError
 from plumbing.validate import check_real
-from theory.counts import read_counts_file, zipf_counts
+from theory.ufm.counts import read_counts_file, zipf_counts
 
 SPECS = ("zipf", "step", "wordfreq:LANG", "a path to a counts file")
 WORDLIST = "best"  # wordfreq's largest list for each language
@@ -104,10 +104,10 @@ def class_counts(spec, V: int | None = None, alpha: float = 1.0, total: float | 
                  step_frac: float = 0.1, step_ratio: float = 10.0) -> np.ndarray:
     """Counts named by `spec`, float64, sorted most frequent first.
 
-    "zipf"          theory.counts.zipf_counts(V, alpha, total)
+    "zipf"          theory.ufm.counts.zipf_counts(V, alpha, total)
     "step"          step_counts(V, step_frac, step_ratio, total)
     "wordfreq:LANG" wordfreq_counts(LANG, V, total): the top V words of a real frequency list
-    anything else   a counts file (theory.counts.read_counts_file: .npy, or one number per line), its top V
+    anything else   a counts file (theory.ufm.counts.read_counts_file: .npy, or one number per line), its top V
                     counts when V is given (V must not exceed the file's length); `total` does not apply.
     """
     if isinstance(spec, str) and spec == "zipf":

@@ -4,7 +4,7 @@ The paper reports that about 85% of a tokenizer's vocabulary is low-frequency (o
 `languages_table` measures the same kind of share on wordfreq's word lists, with two definitions:
   share_below_p95_mass  = (V - m) / V, m = the size of the smallest most-frequent-first prefix holding
                           >= 95% of the total count (the words outside the top 95% of the mass);
-  share_below_p99_count = #{k : n_k < P99 of the counts} / V (theory.metrics.low_frequency_mask, the
+  share_below_p99_count = #{k : n_k < P99 of the counts} / V (theory.ufm.metrics.low_frequency_mask, the
                           split used for "low-frequency" classes everywhere in the toolkit).
 """
 
@@ -19,8 +19,8 @@ import pandas as pd
 from plumbing.atomic import atomic_write_text, save_figure
 from plumbing.errors import InputError
 from plumbing.schemas import LANGUAGES, frame
-from theory.metrics import classes_for_mass, low_frequency_mask
-from theory.problem import check_counts
+from theory.ufm.metrics import classes_for_mass, low_frequency_mask
+from theory.ufm.problem import check_counts
 
 from .frequencies import available_languages, wordfreq_counts
 
@@ -32,7 +32,7 @@ PAPER_SHARE = 0.85
 
 def mass_prefix_size(counts: np.ndarray, mass: float = MASS) -> int:
     """m = min{j : n_(1) + ... + n_(j) >= mass * N}, counts sorted most frequent first, N = sum_k n_k:
-    theory.metrics.classes_for_mass, on counts checked by theory.problem.check_counts (all > 0)."""
+    theory.ufm.metrics.classes_for_mass, on counts checked by theory.ufm.problem.check_counts (all > 0)."""
     return classes_for_mass(check_counts(counts), mass)
 
 

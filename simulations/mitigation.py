@@ -6,16 +6,16 @@ matches uniform decay's; the bounded schemes are at most uniform decay row by ro
   uniform         the decay of `simulations run` (UFM: lambda/2 (||W||^2 + sum_k n_k ||h_k||^2); MLP: every weight)
   rows-by-count   the output layer's row k (class k's weight vector: row k of W in the UFM, of W2 in the MLP)
                   decayed with strength lambda n_k / mean(n) -- the LM's freq-embed-out, and the "output rows by
-                  count" schedule of theory.perclass. UNBOUNDED (the most frequent row gets n_max / mean(n) times
+                  count" schedule of theory.ufm.perclass. UNBOUNDED (the most frequent row gets n_max / mean(n) times
                   uniform decay): kept only as the reference/negative result that the bounded schemes replace
-  rows-capped     output row k decayed with lambda min(1, n_k / n_ref), n_ref = mean(n) = N / V (theory.perclass.
+  rows-capped     output row k decayed with lambda min(1, n_k / n_ref), n_ref = mean(n) = N / V (theory.ufm.perclass.
                   capped_schedule): rows-by-count capped at uniform decay, never stronger than it
   rows-occurrence output row k decayed with lambda (1 - (1 - n_k/N)^T), T = N / n_ref = V tokens a step
-                  (theory.perclass.occurrence_schedule): the mean strength of decaying a row only at the steps whose
+                  (theory.ufm.perclass.occurrence_schedule): the mean strength of decaying a row only at the steps whose
                   T i.i.d. tokens include it, the lazy decay an LM's batch gives; below the capped one everywhere
   no-classifier   the output layer not decayed (MLP only: an undecayed W of the UFM has no minimum)
 Optimizers: lbfgs (the L2 objective; a run of the unconstrained UFM is certified against the global optimum of
-its per-class problem by theory.perclass.certify_perclass: duality_gap) and adamw (decoupled decay, lambda on its
+its per-class problem by theory.ufm.perclass.certify_perclass: duality_gap) and adamw (decoupled decay, lambda on its
 own scale). Every (scheme, seed) of one model and optimizer is one batch (simulations.train, decay_mult).
 
 Held-out data: the MLP is also evaluated on fresh samples of the same classes (same prototypes and per-class
@@ -39,7 +39,7 @@ from tqdm import tqdm
 from plumbing.atomic import atomic_write_csv, atomic_write_json
 from plumbing.config import claim_result_folder
 from plumbing.schemas import SIM_MITIGATION, frame
-from theory.perclass import capped_schedule, certify_perclass, occurrence_schedule
+from theory.ufm.perclass import capped_schedule, certify_perclass, occurrence_schedule
 
 from .config import SimConfig
 from .run import config_counts, count_table, group_stats

@@ -45,10 +45,10 @@ from plumbing.atomic import atomic_write_csv, atomic_write_json
 from plumbing.config import claim_result_folder
 from plumbing.schemas import (SIM_ADAMW_VS_L2, SIM_COUNTS, SIM_CURVES, SIM_PART_FILES, SIM_PER_CLASS, SIM_SUMMARY,
                               SIM_THEORY, frame)
-from theory import metrics
-from theory.problem import Problem
-from theory.solve import MODELS as THEORY_MODELS
-from theory.solve import solve
+from theory.ufm import metrics
+from theory.ufm.problem import Problem
+from theory.ufm.solve import MODELS as THEORY_MODELS
+from theory.ufm.solve import solve
 
 from .config import SimConfig
 from .frequencies import class_counts
@@ -121,7 +121,7 @@ def convergence(average_curve: np.ndarray, marks: np.ndarray, theory_diff: float
 
 
 def theory_table(counts: np.ndarray, cfg: SimConfig) -> pd.DataFrame:
-    """Per-class loss at the global minimum for each UFM model (theory.solve.MODELS) and lambda > 0 (none
+    """Per-class loss at the global minimum for each UFM model (theory.ufm.solve.MODELS) and lambda > 0 (none
     exists at lambda = 0: the infimum 0 is not attained). Unconstrained: certified to a duality gap of 1e-9."""
     d = cfg.d or counts.size
     rows = []
@@ -139,7 +139,7 @@ def theory_table(counts: np.ndarray, cfg: SimConfig) -> pd.DataFrame:
 
 
 def _theory_loss(model: str, counts: np.ndarray, lam: float, d: int, tol: float = 1e-9) -> np.ndarray:
-    """Per-class loss at the global minimum of `model` (theory.solve.solve; exact for ufm-relu, certified to
+    """Per-class loss at the global minimum of `model` (theory.ufm.solve.solve; exact for ufm-relu, certified to
     a duality gap <= tol for ufm-unconstrained) with lambda_W = lambda_H = lam."""
     return solve(Problem(counts, lam, lam, d), model, tol=tol).per_class_loss
 

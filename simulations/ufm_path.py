@@ -6,7 +6,7 @@ equal to theory's (1/N) sum_k n_k CE(W h_k, k) + lambda/2 (||W||^2 + sum_k n_k |
 
 Width. Y = W G = Z D has rank <= d, and min over W G = Y of (||W||^2 + ||G||^2) / 2 is ||Y||_* once d >= rank(Y)
 (the balanced SVD factors attain it). So the factored model reaches the certified convex optimum Y* iff
-d >= rank(Y*) (theory.unconstrained.UnconstrainedSolution.rank); below, it cannot represent Y*. Each lambda gets
+d >= rank(Y*) (theory.ufm.unconstrained.UnconstrainedSolution.rank); below, it cannot represent Y*. Each lambda gets
 d = min(V, rank + margin): the margin (an eighth of the rank, at least 8) leaves L-BFGS room to rotate. At
 Zipf V = 1000 the rank is 999 for lambda <= 1e-4 but 73 at 5e-4 and 0 at 5e-3.
 
@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from plumbing.errors import InputError
-from theory.problem import Problem
-from theory.unconstrained import UnconstrainedSolution, solve_unconstrained
+from theory.ufm.problem import Problem
+from theory.ufm.unconstrained import UnconstrainedSolution, solve_unconstrained
 
 # L-BFGS pairs. V = 1000 path, 2 cores (seconds for all 8 lambdas): 3 pairs 60.3, 5 pairs 57.3 and 55.3, 10 pairs
 # 67.5, 20 pairs 69.7: each pair costs two passes over the 2 V d parameters per iteration, and more of them did not

@@ -41,7 +41,7 @@ SWEEP_WORDS = ("the film was good bad long short funny dull plot actor scene sto
 def theory_verify_dir(tmp_path_factory):
     """`python -m theory verify` output (report.md/json, every claim's tables, figures), made once a session;
     read-only for the tests that share it."""
-    from theory.verify import write_report
+    from theory.verification.verify import write_report
 
     out = tmp_path_factory.mktemp("theory_verify") / "theory"
     write_report(out)

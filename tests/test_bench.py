@@ -1,4 +1,4 @@
-"""theory.bench: the records it writes and its case selection (its timings are measured, not tested)."""
+"""theory.verification.bench: the records it writes and its case selection (its timings are measured, not tested)."""
 
 import json
 
@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from plumbing.errors import InputError
-from theory.bench import CASES, check_cases, run_bench, time_to
+from theory.verification.bench import CASES, check_cases, run_bench, time_to
 
 
 @given(st.lists(st.tuples(st.floats(0, 1e3), st.floats(1e-12, 1.0)), max_size=12), st.floats(1e-12, 1.0))

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from theory.problem import Problem
-from theory.relu import relu_closed_form
+from theory.ufm.problem import Problem
+from theory.ufm.relu import relu_closed_form
 
 KEYS = {"model", "counts", "lambda_w", "lambda_h", "d", "per_class_loss", "objective", "average_loss",
         "balanced_loss", "method", "lower_bound", "duality_gap"}
@@ -160,7 +160,7 @@ def test_a_tampered_certificate_is_refused(tmp_path):
 def test_time_limit_is_respected_and_reported(tmp_path):
     import time
 
-    from theory.counts import zipf_counts
+    from theory.ufm.counts import zipf_counts
 
     counts = tmp_path / "zipf.npy"
     np.save(counts, zipf_counts(1000, 1.0, total=1e6))

@@ -12,10 +12,10 @@ import pytest
 from plumbing.atomic import atomic_write_csv
 from plumbing.errors import InputError
 from plumbing.schemas import LM_SUMMARY, frame
-from theory.corpus import COLUMNS, read_corpus_counts, theory_corpus
-from theory.metrics import power_of_3_bins
-from theory.problem import Problem
-from theory.solve import solve
+from theory.verification.corpus import COLUMNS, read_corpus_counts, theory_corpus
+from theory.ufm.metrics import power_of_3_bins
+from theory.ufm.problem import Problem
+from theory.ufm.solve import solve
 
 
 def token_stats(path, counts):

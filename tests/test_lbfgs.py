@@ -1,10 +1,10 @@
-"""theory.lbfgs: the hand-written L-BFGS that gives the certified solver its warm start."""
+"""theory.ufm.lbfgs: the hand-written L-BFGS that gives the certified solver its warm start."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory.lbfgs import lbfgs
+from theory.ufm.lbfgs import lbfgs
 
 
 @settings(max_examples=25, deadline=None)

@@ -17,7 +17,7 @@ from lm_experiments.corpora import SPECS, clean_documents, documents_sha256, is_
 from lm_experiments.data import prepare
 from lm_experiments.tokenizer import EOS, encode_documents, tokenizer_hash, train_bpe
 from plumbing.errors import InputError
-from theory import metrics
+from theory.ufm import metrics
 
 TEXTS = ([f"review {i}: the film was {'good' if i % 3 else 'dull'} and the plot {'moved' if i % 2 else 'dragged'}"
           for i in range(300)]

@@ -16,7 +16,7 @@ from lm_experiments.data import prepare
 from lm_experiments.sweep import MIN_EVAL_COUNT, SweepConfig, collect, load_sweep_config, run_name, run_sweep, table1
 from plumbing.errors import InputError
 from plumbing.schemas import LM_GROUP_SIZES, LM_SUMMARY, frame
-from theory import metrics
+from theory.ufm import metrics
 
 # the sweep folders come from tests/conftest.py: sweep_config(**fields) and lm_sweep_dir (a finished
 # sweep_config() sweep, shared read-only: a test that changes it works on a copy)

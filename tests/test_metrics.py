@@ -4,8 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from plumbing.errors import InputError
-from theory import metrics
-from theory.metrics import (
+from theory.ufm import metrics
+from theory.ufm.metrics import (
     average_loss,
     balanced_loss,
     cross_entropy,
@@ -93,7 +93,7 @@ def test_learning_speed_hand_examples():
 
 
 def test_group_loss_is_the_mean_over_the_groups_samples():
-    from theory.metrics import group_loss
+    from theory.ufm.metrics import group_loss
 
     loss = np.array([0.1, 0.5, 2.0, 3.0])
     counts = np.array([10.0, 5.0, 1.0, 0.0])
@@ -104,7 +104,7 @@ def test_group_loss_is_the_mean_over_the_groups_samples():
 
 
 def test_classes_for_mass_hand_examples():
-    from theory.metrics import classes_for_mass
+    from theory.ufm.metrics import classes_for_mass
 
     counts = np.array([2.0, 5.0, 3.0])  # sorted: 5, 3, 2 -> running sums 5, 8, 10
     assert classes_for_mass(counts, 0.5) == 1  # exactly half: the slack counts it as held
@@ -125,7 +125,7 @@ def test_classes_for_mass_hand_examples():
 def test_classes_for_mass_is_the_smallest_prefix_holding_the_mass(counts, mass):
     from lm_experiments.stats import tokens_for_mass
     from simulations.languages import mass_prefix_size
-    from theory.metrics import classes_for_mass
+    from theory.ufm.metrics import classes_for_mass
 
     m = classes_for_mass(counts, mass)
     top = np.sort(counts)[::-1].astype(float)
@@ -150,7 +150,7 @@ def test_mass_tail_mask_keeps_the_head_holding_the_mass_and_nothing_more(counts,
 
 
 def test_mass_split_keeps_both_groups_populated_where_p99_does_not():
-    from theory.counts import zipf_counts
+    from theory.ufm.counts import zipf_counts
 
     n = zipf_counts(100, 1.0)
     assert (~metrics.low_frequency_mask(n)).sum() == 1

@@ -1,4 +1,4 @@
-"""Tests for theory.nonconvex: gradient, objective, and agreement with the exact optima when d >= V."""
+"""Tests for theory.ufm.nonconvex: gradient, objective, and agreement with the exact optima when d >= V."""
 
 import math
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.special import logsumexp
 
 from plumbing.errors import InputError
-from theory.nonconvex import (
+from theory.ufm.nonconvex import (
     NonconvexResult,
     objective_and_grad,
     per_class_loss,
@@ -17,9 +17,9 @@ from theory.nonconvex import (
     solve_nonconvex,
     spurious_minima,
 )
-from theory.problem import Problem
-from theory.relu import relu_closed_form
-from theory.unconstrained import factors_from_logits, solve_unconstrained
+from theory.ufm.problem import Problem
+from theory.ufm.relu import relu_closed_form
+from theory.ufm.unconstrained import factors_from_logits, solve_unconstrained
 
 
 def zipf_problem(V, c, d=None, scale=12.0):

@@ -28,7 +28,7 @@ from plumbing.config import claim_result_folder
 from plumbing.errors import InputError
 from plumbing.schemas import LM_RUN_METRICS, LM_RUN_PER_TOKEN, LM_TEXT_SAMPLE, LM_TOKEN_STATS, frame
 from simulations.languages import write_languages
-from theory.corpus import write_corpus
+from theory.verification.corpus import write_corpus
 
 # Every result file of the fixture folder is made by the writer that makes it in a real run (or, for the
 # synthetic LM run files and the text sample, through their schemas), so a writer that renames a column
@@ -43,7 +43,7 @@ PIECES = ["The", " film", " was", " a", " quokka", ".", "\n", "NA", " <b>&", " $
 def _metrics(lam: float, seed: int, step: int, counts) -> dict:
     """The metrics of one evaluation; the values at the last step (STEPS[-1]) are the ones the tests check. The
     group sizes are those of the training counts (sweep.collect refuses others)."""
-    from theory import metrics
+    from theory.ufm import metrics
 
     late = (STEPS[-1] - step) / STEPS[-1]
     seen, low, low_mass = counts > 0, metrics.low_frequency_mask(counts), metrics.mass_tail_mask(counts, 0.5)

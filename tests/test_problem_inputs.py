@@ -1,5 +1,5 @@
-"""Bad input to `python -m theory` and to theory.problem: each case exits non-zero with one line naming the
-value and what is allowed (theory.problem's docstring states the rules)."""
+"""Bad input to `python -m theory` and to theory.ufm.problem: each case exits non-zero with one line naming the
+value and what is allowed (theory.ufm.problem's docstring states the rules)."""
 
 import subprocess
 import sys
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from plumbing.errors import InputError
-from theory.counts import parse_counts, read_counts_file
-from theory.problem import MIN_SHARE, MU_CAP_FACTOR, Problem, check_counts
+from theory.ufm.counts import parse_counts, read_counts_file
+from theory.ufm.problem import MIN_SHARE, MU_CAP_FACTOR, Problem, check_counts
 
 
 def run(*args, timeout=60):
@@ -73,7 +73,7 @@ def test_lambda_beyond_total_collapse_is_refused_quickly():
 
 
 def test_lambdas_up_to_the_cap_give_the_all_collapsed_answer():
-    from theory.solve import solve
+    from theory.ufm.solve import solve
 
     counts = np.array([100.0, 10.0, 1.0])
     lam = 0.5 * MU_CAP_FACTOR * np.sqrt(100.0) / 111.0
@@ -123,7 +123,7 @@ def test_counts_files_and_lists_go_through_the_same_rules(tmp_path):
 def test_solve_refuses_a_problem_too_large_for_memory_before_allocating_it():
     import numpy as np
 
-    from theory.solve import solve
+    from theory.ufm.solve import solve
 
     p = Problem(np.arange(1, 30001, dtype=float), 1e-5, 1e-5)
     with pytest.raises(InputError, match=r"30000 distinct counts needs about .* GiB"):

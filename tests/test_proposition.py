@@ -4,8 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from theory import symbolic
-from theory.proposition import implied_M, proposition_loss, shift_response
+from theory.ufm import symbolic
+from theory.ufm.proposition import implied_M, proposition_loss, shift_response
 
 vectors = st.integers(2, 60).flatmap(lambda V: arrays(np.float64, V, elements=st.floats(-30, 30)))
 

@@ -8,9 +8,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from plumbing.errors import InputError
-from theory import symbolic
-from theory.problem import Problem
-from theory.relu import relu_closed_form, relu_collapse_count, relu_dloss_dlambda
+from theory.ufm import symbolic
+from theory.ufm.problem import Problem
+from theory.ufm.relu import relu_closed_form, relu_collapse_count, relu_dloss_dlambda
 
 
 def _p(counts, c, d=None):

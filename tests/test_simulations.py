@@ -17,12 +17,12 @@ from simulations.config import PRESETS, SimConfig, load_config
 from simulations.run import CONVERGED_TOL, PLATEAU_TOL, config_counts, convergence, count_table, effective_lambda, \
     run_grid
 from simulations.train import build, train
-from theory import metrics
-from theory.counts import zipf_counts
-from theory.problem import Problem
-from theory.relu import relu_closed_form
-from theory.solve import solve
-from theory.unconstrained import solve_unconstrained
+from theory.ufm import metrics
+from theory.ufm.counts import zipf_counts
+from theory.ufm.problem import Problem
+from theory.ufm.relu import relu_closed_form
+from theory.ufm.solve import solve
+from theory.ufm.unconstrained import solve_unconstrained
 
 COUNTS = np.array([8.0, 4.0, 2.0, 1.0, 1.0])
 

@@ -9,10 +9,10 @@ import torch
 from scipy.stats import spearmanr
 
 from simulations.train import build, train
-from theory.counts import zipf_counts
-from theory.problem import Problem
-from theory.relu import relu_closed_form
-from theory.unconstrained import solve_unconstrained
+from theory.ufm.counts import zipf_counts
+from theory.ufm.problem import Problem
+from theory.ufm.relu import relu_closed_form
+from theory.ufm.unconstrained import solve_unconstrained
 
 pytestmark = pytest.mark.slow
 LAMS = [1e-4, 3e-4, 1e-3, 2e-3]
@@ -39,7 +39,7 @@ def test_rare_tokens_learn_slower_in_a_real_text_lm(tmp_path):
 
     from lm_experiments.data import prepare
     from lm_experiments.train import TrainConfig, train_run
-    from theory.metrics import learning_speed
+    from theory.ufm.metrics import learning_speed
 
     p = prepare("rotten-tomatoes", 4096, tmp_path / "data")
     cfg = TrainConfig(vocab_size=4096, steps=120, eval_every=30, checkpoint_every=120, train_tokens=32768,

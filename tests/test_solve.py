@@ -1,4 +1,4 @@
-"""theory.solve: one result type for every solver, one set of model names, Problem.from_scale."""
+"""theory.ufm.solve: one result type for every solver, one set of model names, Problem.from_scale."""
 
 import math
 
@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plumbing.errors import InputError
-from theory.nonconvex import objective_and_grad, solve_nonconvex, spurious_minima
-from theory.problem import Problem
-from theory.relu import relu_closed_form
-from theory.solve import METHODS, MODELS, SolverResult, solve
-from theory.unconstrained import solve_unconstrained
+from theory.ufm.nonconvex import objective_and_grad, solve_nonconvex, spurious_minima
+from theory.ufm.problem import Problem
+from theory.ufm.relu import relu_closed_form
+from theory.ufm.solve import METHODS, MODELS, SolverResult, solve
+from theory.ufm.unconstrained import solve_unconstrained
 
 
 @settings(max_examples=25)
@@ -113,7 +113,7 @@ def test_from_scale_refuses_a_bad_scale(c):
 
 def test_one_set_of_model_names_across_the_toolkit():
     from simulations.config import MODELS as SIM_MODELS
-    from theory.nonconvex import projected_gradient_norm
+    from theory.ufm.nonconvex import projected_gradient_norm
 
     assert MODELS == ("ufm-unconstrained", "ufm-relu") and set(MODELS) <= set(SIM_MODELS)
     assert METHODS[0] == "auto"

@@ -15,9 +15,9 @@ from plumbing.errors import InputError
 from plumbing.schemas import SIM_SCALE_OPTIMA, SIM_SCALE_PATH, SIM_SCALE_PER_CLASS
 from simulations.cli import main
 from simulations.ufm_path import certified_optima, train_path, truncate, width_for
-from theory.counts import zipf_counts
-from theory.problem import Problem
-from theory.unconstrained import solve_unconstrained
+from theory.ufm.counts import zipf_counts
+from theory.ufm.problem import Problem
+from theory.ufm.unconstrained import solve_unconstrained
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

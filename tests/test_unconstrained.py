@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plumbing.errors import InputError
-from theory.problem import Problem
-from theory.relu import relu_closed_form
-from theory.balanced import balanced_closed_form, balanced_collapse_mu
-from theory.unconstrained import Groups, certify_full, solve_unconstrained
+from theory.ufm.problem import Problem
+from theory.ufm.relu import relu_closed_form
+from theory.ufm.balanced import balanced_closed_form, balanced_collapse_mu
+from theory.ufm.unconstrained import Groups, certify_full, solve_unconstrained
 
 
 def _p(counts, c):
@@ -92,7 +92,7 @@ cvxpy = pytest.importorskip("cvxpy")
        st.floats(0.05, 1.5))
 def test_gap_bounds_the_suboptimality_measured_by_cvxpy(counts, c):
     """F(ours) - F* <= gap: cvxpy's point is feasible, so F(cvxpy point) >= F* gives F(ours) <= F(cvx) + gap."""
-    from theory.cvx_reference import solve_cvxpy
+    from theory.ufm.cvx_reference import solve_cvxpy
 
     p = _p(counts, c)
     s = solve_unconstrained(p, tol=1e-9, time_limit=5)
@@ -114,8 +114,8 @@ def test_bad_inputs_are_refused():
 @settings(max_examples=15, deadline=None)
 @given(counts_st, scale_st)
 def test_saved_certificate_recomputes_the_full_matrix_gap(tmp_path_factory, counts, c):
-    """theory.certificate (full and group form) agrees with certify_full, and its gap is the solver's."""
-    from theory.certificate import certify, save_solution
+    """theory.ufm.certificate (full and group form) agrees with certify_full, and its gap is the solver's."""
+    from theory.ufm.certificate import certify, save_solution
 
     p = _p(counts, c)
     s = solve_unconstrained(p, tol=1e-9, time_limit=5)
@@ -131,7 +131,7 @@ def test_saved_certificate_recomputes_the_full_matrix_gap(tmp_path_factory, coun
 
 
 def test_a_claimed_objective_the_arrays_do_not_attain_is_refused(tmp_path):
-    from theory.certificate import certify, save_solution
+    from theory.ufm.certificate import certify, save_solution
 
     p = _p(np.array([50.0, 20.0, 7.0, 3.0, 1.0]), 0.6)
     s = solve_unconstrained(p, tol=1e-10)
@@ -160,7 +160,7 @@ def _scaled_bound(red, pt):
 def test_dual_point_at_any_iterate_is_a_valid_bound_at_least_the_scaled_one(counts, c, iters):
     """Weak duality: the bound is <= F* <= the certified objective; and the best-of candidates is >= the
     scaled gradient's value (always one of them)."""
-    from theory.unconstrained import _lbfgs_start, _Reduced
+    from theory.ufm.unconstrained import _lbfgs_start, _Reduced
 
     p = _p(counts, c)
     red = _Reduced(p, Groups.of(p.counts))
@@ -178,7 +178,7 @@ def test_dual_point_at_any_iterate_is_a_valid_bound_at_least_the_scaled_one(coun
 def test_gap_at_a_perturbed_optimum_is_second_order_in_the_perturbation(counts, c):
     """The polar dual point makes mu ||Y||_* - <Lambda, Y> vanish, leaving a gap quadratic in the distance
     to the optimum (10x closer: >= 30x smaller gap); the scaled gradient's gap is only linear (issue 28)."""
-    from theory.unconstrained import _Reduced
+    from theory.ufm.unconstrained import _Reduced
 
     p = _p(counts, c)
     red = _Reduced(p, Groups.of(p.counts))
@@ -213,7 +213,7 @@ def test_a_start_for_other_counts_is_refused():
 
 def test_a_narrower_restart_keeps_the_certified_optimum():
     """Once the spectrum of C falls off, L-BFGS goes on with fewer columns; the optimum is still reached."""
-    from theory.unconstrained import _lbfgs_start, _Reduced
+    from theory.ufm.unconstrained import _lbfgs_start, _Reduced
 
     counts = np.arange(1.0, 61.0) ** 2  # 60 distinct counts: g = 60; the optimum has rank 20
     p = _p(counts, 40.0)

@@ -1,5 +1,5 @@
 """The verification report: a verdict for every claim, files that exist, tables pandas can read, and
-figures that are redrawn from those tables alone (by theory.figures and by paper_figures)."""
+figures that are redrawn from those tables alone (by theory.verification.figures and by paper_figures)."""
 
 import json
 import shutil
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from plumbing.errors import InputError
-from theory import figures
-from theory.verify import VERDICTS
+from theory.verification import figures
+from theory.verification.verify import VERDICTS
 
 CLAIMS = {"proposition_as_stated", "relu_closed_form", "unconstrained_optimum", "balanced_closed_form",
           "loss_decreases_with_count", "loss_increases_with_lambda", "rare_classes_more_sensitive",
@@ -71,7 +71,7 @@ def test_tables_are_tidy(report):
     per_class = pd.read_csv(report / "per_class_loss.csv")
     sweep = pd.read_csv(report / "lambda_sweep.csv")
     assert {"model", "instance", "lambda", "class", "count", "loss"} <= set(per_class.columns)
-    assert set(per_class["model"]) == set(sweep["model"]) == {"ufm-relu", "ufm-unconstrained"}  # theory.solve.MODELS
+    assert set(per_class["model"]) == set(sweep["model"]) == {"ufm-relu", "ufm-unconstrained"}  # theory.ufm.solve.MODELS
     assert per_class.groupby(["model", "instance", "c"]).size().nunique() <= 2  # V per instance
     assert (sweep["balanced_loss"] >= sweep["average_loss"] - 1e-12).all()
     assert (sweep.query("model == 'ufm-unconstrained'")["duality_gap"] <= 1e-8).all()
@@ -156,10 +156,10 @@ def test_paper_figures_redraws_the_theory_figures_from_the_tables(report, tmp_pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory import claims as C
-from theory import claims_bounded as BD
-from theory import claims_mitigation as M
-from theory import claims_trends as T
+from theory.verification import claims as C
+from theory.verification import claims_bounded as BD
+from theory.verification import claims_mitigation as M
+from theory.verification import claims_trends as T
 
 
 def _flip(fn, good, bad, expect_good, expect_bad):
@@ -264,7 +264,7 @@ def test_verify_has_no_wall_clock_limit():
     assert "time_limit" not in src
 
 
-# ---- the mitigation claims (theory.claims_mitigation, theory.perclass)
+# ---- the mitigation claims (theory.verification.claims_mitigation, theory.ufm.perclass)
 
 def test_verdict_perclass_relu_flips_when_a_restart_goes_below_the_closed_form():
     sym = [{"max relative |numpy - sympy| rho": 1e-16}]
@@ -290,10 +290,10 @@ def test_verdict_frequency_decay_flips_when_the_schedule_raises_the_balanced_los
 
 
 def test_perclass_closed_form_is_the_uniform_one_and_its_point_attains_it():
-    from theory.perclass import certify_perclass, equalising_schedule, objective_and_grad, relu_perclass
-    from theory.problem import Problem
-    from theory.relu import relu_closed_form
-    from theory.unconstrained import solve_unconstrained
+    from theory.ufm.perclass import certify_perclass, equalising_schedule, objective_and_grad, relu_perclass
+    from theory.ufm.problem import Problem
+    from theory.ufm.relu import relu_closed_form
+    from theory.ufm.unconstrained import solve_unconstrained
 
     counts = np.array([30.0, 9, 4, 1, 1])
     lam = 0.4 / counts.sum()
@@ -310,7 +310,7 @@ def test_perclass_closed_form_is_the_uniform_one_and_its_point_attains_it():
     assert worse["duality_gap"] > 1e-4  # a point off the optimum is not certified
 
 
-# ---- the bounded schedules (theory.claims_bounded, theory.perclass, symbolic.bounded_schedules)
+# ---- the bounded schedules (theory.verification.claims_bounded, theory.ufm.perclass, symbolic.bounded_schedules)
 
 def test_verdict_bounded_closed_form_flips_on_a_numpy_sympy_mismatch_or_a_strength_above_lambda():
     sym = [{"derivation holds": True}]
@@ -347,7 +347,7 @@ def test_verdict_bounded_tradeoff_flips_when_a_schedule_is_no_better_than_less_u
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(1, 10_000), min_size=2, max_size=30), st.floats(1.0, 1e5), st.floats(1e-6, 1.0))
 def test_the_occurrence_schedule_is_bounded_by_the_capped_one_and_by_uniform_decay(counts, tokens, lam):
-    from theory.perclass import capped_schedule, occurrence_schedule
+    from theory.ufm.perclass import capped_schedule, occurrence_schedule
 
     n = np.array(counts, dtype=float)
     occ = occurrence_schedule(n, lam, tokens)
@@ -361,7 +361,7 @@ def test_the_occurrence_schedule_is_bounded_by_the_capped_one_and_by_uniform_dec
 def test_the_occurrence_strength_is_the_share_of_steps_whose_iid_batch_holds_the_token():
     """'Decay a row only at steps where its token occurs', simulated: T i.i.d. tokens a step over 20,000 steps;
     each row's share of decayed steps against 1 - (1 - p)^T (binomial standard errors, 5 sigma)."""
-    from theory.perclass import occurrence_schedule
+    from theory.ufm.perclass import occurrence_schedule
 
     counts, T, steps = np.array([500.0, 120, 30, 7, 2, 1]), 40, 20_000
     rng = np.random.default_rng(0)
@@ -372,7 +372,7 @@ def test_the_occurrence_strength_is_the_share_of_steps_whose_iid_batch_holds_the
 
 
 def test_the_capped_schedule_gives_every_class_below_n_ref_the_uniform_loss_of_count_n_ref():
-    from theory.perclass import capped_schedule, relu_perclass
+    from theory.ufm.perclass import capped_schedule, relu_perclass
 
     counts, n_ref = np.array([60.0, 25, 9, 4, 2, 1]), 9.0
     lam = 0.3 / counts.sum()
@@ -386,9 +386,9 @@ def test_the_capped_schedule_gives_every_class_below_n_ref_the_uniform_loss_of_c
 
 
 def test_the_preconditioned_perclass_solver_is_certified_and_agrees_with_the_reduced_solver():
-    from theory.perclass import solve_perclass_unconstrained
-    from theory.problem import Problem
-    from theory.unconstrained import solve_unconstrained
+    from theory.ufm.perclass import solve_perclass_unconstrained
+    from theory.ufm.problem import Problem
+    from theory.ufm.unconstrained import solve_unconstrained
 
     counts = np.array([30.0, 9, 4, 1, 1])
     lam = 0.4 / counts.sum()

@@ -1,13 +1,13 @@
 """`python -m theory solve | closed-form | certify | verify | bench`.
 
 Contract of solve / closed-form --json (other tools read it): one JSON object with at least model
-(ufm-unconstrained or ufm-relu, theory.solve.MODELS), counts, lambda_w, lambda_h, d, per_class_loss (in
+(ufm-unconstrained or ufm-relu, theory.ufm.solve.MODELS), counts, lambda_w, lambda_h, d, per_class_loss (in
 the order given), objective, average_loss (count-weighted), balanced_loss (unweighted mean), method,
 lower_bound and duality_gap = objective - lower_bound (0 for the closed forms). Both commands go through
-theory.solve.solve: `solve` with its default method, `closed-form` with method="closed-form" (ufm-relu:
+theory.ufm.solve.solve: `solve` with its default method, `closed-form` with method="closed-form" (ufm-relu:
 any counts; ufm-unconstrained: equal counts only).
 
-solve --save-solution FILE.npz writes the certificate (primal and dual point, theory.certificate), and
+solve --save-solution FILE.npz writes the certificate (primal and dual point, theory.ufm.certificate), and
 `certify FILE.npz --counts ... --lambda-w ... --lambda-h ...` recomputes objective, bound and gap from it.
 solve --time-limit SECONDS stops there: the result is printed with the gap reached, then a line saying the
 target was not met, and the exit status is 3. Long solves print a progress line on stderr about every 2 s.
@@ -22,10 +22,10 @@ import sys
 from plumbing.cli import run_cli
 from plumbing.errors import InputError
 
-from .bench import CASES as BENCH_CASES, OUT as BENCH_OUT, check_cases
-from .counts import parse_counts, read_counts_file
-from .problem import MODELS, Problem
-from .solve import SolverResult, solve
+from .verification.bench import CASES as BENCH_CASES, OUT as BENCH_OUT, check_cases
+from .ufm.counts import parse_counts, read_counts_file
+from .ufm.problem import MODELS, Problem
+from .ufm.solve import SolverResult, solve
 
 
 def _add_problem_args(p: argparse.ArgumentParser) -> None:
@@ -79,15 +79,15 @@ def run_solve(problem: Problem, model: str, tol: float = 1e-9, time_limit: float
         raise InputError("--save-solution applies to ufm-unconstrained (ufm-relu is an exact closed form)")
     r = solve(problem, model, tol=tol, time_limit=time_limit, progress=progress)
     if save_solution is not None:
-        from .certificate import save_solution as save
+        from .ufm.certificate import save_solution as save
 
         save(save_solution, r.info["solution"])
     return _result(r)
 
 
 def run_certify(path: str, problem: Problem) -> dict:
-    """Objective, bound and gap recomputed from a saved solution (theory.certificate.certify)."""
-    from .certificate import certify
+    """Objective, bound and gap recomputed from a saved solution (theory.ufm.certificate.certify)."""
+    from .ufm.certificate import certify
 
     c = certify(path, problem)
     return {k: v for k, v in c.items() if k != "per_class_loss"}
@@ -183,15 +183,15 @@ def _dispatch(args) -> int:
     elif args.command == "closed-form":
         _print(run_closed_form(_problem(args), args.model), args.json)
     elif args.command == "verify":
-        from .verify import write_report
+        from .verification.verify import write_report
 
         write_report(args.out)
     elif args.command == "corpus":
-        from .corpus import parse_scales, write_corpus
+        from .verification.corpus import parse_scales, write_corpus
 
         write_corpus(args.counts_file, args.out, parse_scales(args.scales), args.with_unconstrained)
     elif args.command == "bench":
-        from .bench import run_bench
+        from .verification.bench import run_bench
 
         run_bench(max_seconds=args.max_seconds, with_cvxpy=not args.skip_cvxpy, corpus_counts=args.corpus_counts,
                   cases=check_cases(args.cases), out=args.out)

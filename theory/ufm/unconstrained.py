@@ -328,7 +328,7 @@ def _lbfgs_start(red: _Reduced, max_iter: int, deadline: float = np.inf, progres
     afterwards. Once a check finds the singular values of C fallen off (`_width`), L-BFGS restarts from
     there on U, V of fewer columns (each such phase up to max_iter iterations).
     The duality gap is checked about every `check_every` seconds (Zipf N = 1e6, g = 597: a check costs
-    ~0.5 s, an iteration ~0.07 s with theory.lbfgs; never more often than every 3 check costs), and L-BFGS
+    ~0.5 s, an iteration ~0.07 s with theory.ufm.lbfgs; never more often than every 3 check costs), and L-BFGS
     stops as soon as it is <= tol. Returns (C, gamma, certificate): `_Reduced.certify` at the end point when
     the last check was there (the caller then need not repeat it), else None.
     """

@@ -27,9 +27,9 @@ import numpy as np
 from plumbing.atomic import atomic_write_json, jsonable
 from plumbing.errors import InputError
 
-from .counts import read_counts_file, zipf_counts
-from .problem import Problem
-from .unconstrained import certify_full, solve_unconstrained
+from ..ufm.counts import read_counts_file, zipf_counts
+from ..ufm.problem import Problem
+from ..ufm.unconstrained import certify_full, solve_unconstrained
 
 C = 0.5
 TOL = 1e-8
@@ -160,7 +160,7 @@ def _zipf_rows(rec, max_seconds) -> None:
 
 
 def _cvxpy_rows(rec) -> None:
-    from .cvx_reference import solve_cvxpy
+    from ..ufm.cvx_reference import solve_cvxpy
 
     print("cvxpy on the same (unreduced) problem, time includes its compilation; ours run to cvxpy's gap")
     for V, solver in ((50, "CLARABEL"), (50, "SCS"), (100, "SCS")):

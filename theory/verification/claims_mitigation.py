@@ -1,7 +1,7 @@
-"""Claims about a mitigation the paper does not make: weight decay scaled per class (theory.perclass).
+"""Claims about a mitigation the paper does not make: weight decay scaled per class (theory.ufm.perclass).
 
 Per-class strengths keep the mean strength of the uniform decay they are compared with (matched total decay
-strength, sum_k lambda_k = V lambda). Decays are set as lambda = C / N, as in theory.claims.
+strength, sum_k lambda_k = V lambda). Decays are set as lambda = C / N, as in theory.verification.claims.
 Each verdict is a pure function verdict_<claim id>(rows) -> (verdict, rule text), flipped in tests/test_verify.py.
 """
 
@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import symbolic
+from ..ufm import symbolic
 from .claims import Claim
-from .perclass import (
+from ..ufm.perclass import (
     certify_perclass,
     equalising_schedule,
     objective_and_grad,
     relu_perclass,
     solve_perclass_nonconvex,
 )
-from .problem import Problem
-from .solve import solve
+from ..ufm.problem import Problem
+from ..ufm.solve import solve
 
 C = 0.3  # lambda N: every class of these instances is below collapse under uniform decay
 INSTANCES = {"A-V6": np.array([50.0, 20.0, 7.0, 3.0, 1.0, 1.0]), "B-V8": np.array([40.0, 20, 13, 10, 8, 2, 1, 1])}
@@ -78,7 +78,7 @@ def claim_perclass_relu() -> Claim:
         N, V = counts.sum(), counts.size
         lam = C / counts.sum()
         for name, (lw, lh) in _schedules(counts, lam).items():
-            if np.ndim(lw):  # per-row W decay does not decouple in the ReLU model (theory.perclass)
+            if np.ndim(lw):  # per-row W decay does not decouple in the ReLU model (theory.ufm.perclass)
                 continue
             lh = np.broadcast_to(lh, (V,))
             r = relu_perclass(counts, lw, lh)
@@ -123,7 +123,7 @@ def _unconstrained_rows() -> tuple[list, list]:
                          "gap": c["duality_gap"],
                          "certified objective - reduced solver": c["objective"] - reduced.objective})
             level.append(_level_row(inst, "ufm-unconstrained", name, counts, c["per_class_loss"]))
-            if not np.ndim(lw):  # per-row W decay has no ReLU closed form (theory.perclass)
+            if not np.ndim(lw):  # per-row W decay has no ReLU closed form (theory.ufm.perclass)
                 relu = relu_perclass(counts, lw, lh)["per_class_loss"]
                 level.append(_level_row(inst, "ufm-relu", name, counts, relu))
     return cert, level
@@ -148,7 +148,7 @@ def claims_mitigation() -> list[Claim]:
             "minimum over factorisations is ||diag(sqrt lw) Z diag(sqrt(lh n))||_*, so the problem stays convex "
             "in Z and a Fenchel dual point certifies any candidate.",
             "L-BFGS on (W, H) at d = V from 3 random starts, per schedule (uniform, features by count, output rows "
-            f"by count, random features); the best end point certified by theory.perclass.certify_perclass; c = {C}.",
+            f"by count, random features); the best end point certified by theory.ufm.perclass.certify_perclass; c = {C}.",
             v_cert,
             "Every candidate is certified to its gap; under uniform decay it agrees with the reduced solver.",
             {"checks": cert}, tables={"perclass_unconstrained_certified__checks.csv": cert}, rule=r_cert),

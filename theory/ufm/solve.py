@@ -1,20 +1,20 @@
 """One way to the minimum of the UFM: `solve(problem, model, **options) -> SolverResult`.
 
 In the spirit of scipy.optimize.OptimizeResult: whichever method runs, the answer has the same fields, so
-the CLI, the verification and the simulations read every solver the same way. The problem (theory.problem):
+the CLI, the verification and the simulations read every solver the same way. The problem (theory.ufm.problem):
 
     minimise  (1/N) sum_k sum_{i<=n_k} CE(W h_{k,i}, k) + (lambda_W/2)||W||_F^2 + (lambda_H/2)||H||_F^2
 
 with H free ("ufm-unconstrained") or H >= 0 ("ufm-relu"); MODELS holds these two names, the ones every
 package of the toolkit uses. Methods:
   "auto"         the default: "closed-form" for ufm-relu, "convex" for ufm-unconstrained;
-  "closed-form"  exact global minimiser, d >= V: any counts for ufm-relu (theory.relu), equal counts only
-                 for ufm-unconstrained (theory.balanced.balanced_closed_form); lower_bound = objective;
+  "closed-form"  exact global minimiser, d >= V: any counts for ufm-relu (theory.ufm.relu), equal counts only
+                 for ufm-unconstrained (theory.ufm.balanced.balanced_closed_form); lower_bound = objective;
   "convex"       ufm-unconstrained, d >= V: accelerated proximal gradient on the convex reformulation,
-                 stopped once the Fenchel duality gap is <= tol (theory.unconstrained); lower_bound is the
+                 stopped once the Fenchel duality gap is <= tol (theory.ufm.unconstrained); lower_bound is the
                  certified dual bound, so objective - gap <= the global minimum <= objective;
   "lbfgs"        either model, any d >= 1: L-BFGS-B on (W, Hbar) from `restarts` random starts
-                 (theory.nonconvex). The best stationary point found, NOT certified: lower_bound is the
+                 (theory.ufm.nonconvex). The best stationary point found, NOT certified: lower_bound is the
                  trivial 0 (every term of the objective is >= 0).
 """
 
@@ -75,12 +75,12 @@ class SolverResult:
 
     @property
     def average_loss(self) -> float:
-        """sum_k n_k l_k / N (theory.metrics.average_loss)."""
+        """sum_k n_k l_k / N (theory.ufm.metrics.average_loss)."""
         return metrics.average_loss(self.per_class_loss, self.problem.counts)
 
     @property
     def balanced_loss(self) -> float:
-        """(1/V) sum_k l_k (theory.metrics.balanced_loss)."""
+        """(1/V) sum_k l_k (theory.ufm.metrics.balanced_loss)."""
         return metrics.balanced_loss(self.per_class_loss)
 
 
@@ -92,7 +92,7 @@ def solve(problem: Problem, model: str, *, method: str = "auto", tol: float = 1e
     Options: tol, time_limit, max_iter (default 200,000), warm_start: the "convex" method (a time or
     iteration limit hit first leaves a gap above tol, reported as is), progress (a callable taking a
     line of text, about every 2 s; info["solution"] is the UnconstrainedSolution, for
-    theory.certificate.save_solution); restarts, seed, max_iter (default
+    theory.ufm.certificate.save_solution); restarts, seed, max_iter (default
     5,000 per restart): "lbfgs". primal=True also returns Z, W, H in `arrays` (O(V^2) memory, an O(V^3)
     SVD for the unconstrained factors); with lambda_W lambda_H = 0 the infimum 0 is not attained and
     there are none. Bad input raises InputError.
@@ -112,7 +112,7 @@ def solve(problem: Problem, model: str, *, method: str = "auto", tol: float = 1e
                 "seed": seed, "restart_objectives": r.restart_objectives,
                 "restart_grad_norms": r.restart_grad_norms, "restart_iterations": r.restart_iterations}
         return SolverResult(problem, model, r.per_class_loss, r.objective, 0.0,
-                            f"L-BFGS-B on (W, H) from {restarts} random starts (theory.nonconvex): the best "
+                            f"L-BFGS-B on (W, H) from {restarts} random starts (theory.ufm.nonconvex): the best "
                             "stationary point found, not certified (lower bound 0 is the trivial one)",
                             arrays, info)
     if model == "ufm-relu":
@@ -126,7 +126,7 @@ def solve(problem: Problem, model: str, *, method: str = "auto", tol: float = 1e
         info = {"collapsed": s.collapsed, "rho": s.rho, "margin": s.margin, "feature_norm": s.feature_norm,
                 "weight_column_norm": s.weight_column_norm}
         return SolverResult(problem, model, s.per_class_loss, s.objective, s.objective,
-                            "closed form (exact global minimiser, theory.relu)", arrays, info)
+                            "closed form (exact global minimiser, theory.ufm.relu)", arrays, info)
     if method == "closed-form":
         loss, objective = balanced_closed_form(problem)
         arrays = {}
@@ -135,7 +135,7 @@ def solve(problem: Problem, model: str, *, method: str = "auto", tol: float = 1e
             arrays = {"Z": Z, **dict(zip(("W", "H"), factors_from_logits(problem, Z)))}
         info = {"collapsed": np.full(problem.V, bool(loss[0] >= np.log(problem.V)))}
         return SolverResult(problem, model, loss, objective, objective,
-                            "closed form of the unconstrained model with equal counts (theory.symbolic)",
+                            "closed form of the unconstrained model with equal counts (theory.ufm.symbolic)",
                             arrays, info)
     s = solve_unconstrained(problem, tol=tol, time_limit=time_limit, warm_start=warm_start, progress=progress,
                             **({} if max_iter is None else {"max_iter": max_iter}))

@@ -34,7 +34,7 @@ def zipf_counts(V: int, alpha: float = 1.0, total: float | None = None) -> np.nd
 def load_counts_values(path: str | os.PathLike) -> np.ndarray:
     """The numbers of a .npy file (a 1-D real array) or of a text file with one number per line (blank lines and
     # comments skipped), as float64, zeros included; a 2-D, complex or boolean array is refused by check_counts'
-    one-line error. Callers check the values (read_counts_file; theory.corpus, which allows zeros)."""
+    one-line error. Callers check the values (read_counts_file; theory.verification.corpus, which allows zeros)."""
     path = Path(path)
     try:
         if path.suffix == ".npy":

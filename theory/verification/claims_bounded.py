@@ -1,6 +1,6 @@
 """Claims about per-class decay schedules bounded by uniform decay, 0 < lambda_k <= lambda (issue 24; ours).
 
-Two schedules (theory.perclass): capped, lambda_k = lambda min(1, n_k / n_ref), and occurrence,
+Two schedules (theory.ufm.perclass): capped, lambda_k = lambda min(1, n_k / n_ref), and occurrence,
 lambda_k = lambda (1 - (1 - n_k/N)^T), the mean strength of decaying a row only at steps whose T = B L i.i.d.
 tokens include it (symbolic.bounded_schedules). Each is applied to one parameter group while the other keeps
 uniform decay lambda: the class features (ReLU UFM: closed form, relu_perclass; unconstrained UFM: certified) or
@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-from . import symbolic
+from ..ufm import symbolic
 from .claims import Claim
-from .perclass import (
+from ..ufm.perclass import (
     capped_schedule,
     objective_and_grad,
     occurrence_schedule,
@@ -35,7 +35,7 @@ from .perclass import (
     solve_perclass_unconstrained,
 )
 
-C = 0.3  # lambda N, as in theory.claims_mitigation: no class collapses under uniform decay
+C = 0.3  # lambda N, as in theory.verification.claims_mitigation: no class collapses under uniform decay
 INSTANCES = {"A-V6": np.array([50.0, 20.0, 7.0, 3.0, 1.0, 1.0]), "B-V8": np.array([40.0, 20, 13, 10, 8, 2, 1, 1])}
 TARGETS = (("ufm-relu", "features"), ("ufm-unconstrained", "features"), ("ufm-unconstrained", "output rows"))
 COSTS = (0.05, 0.2)  # share of uniform decay's average loss given up

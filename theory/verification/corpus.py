@@ -8,7 +8,7 @@ when the symmetry-reduced problem is small enough (at most MAX_GROUPS distinct c
 a time one), the certified unconstrained optimum give every token's loss. The unconstrained solve is opt-in:
 at the 111 distinct counts of the tiny LM sweep (V = 3128 seen tokens) it took 13-28 s per lambda on 2 shared
 CPU cores (its L-BFGS warm start dominates), too slow for `make reproduce`; DIR/theory_corpus.csv holds one tidy row per (model, c, powers-of-3 count bin,
-theory.metrics.power_of_3_bins): tokens in the bin, their count range, the unweighted and count-weighted mean
+theory.ufm.metrics.power_of_3_bins): tokens in the bin, their count range, the unweighted and count-weighted mean
 loss and the share of collapsed tokens (loss log V). DIR/theory_corpus.json holds V, N, what was left out and
 whether the unconstrained model was solved (with its duality gaps). paper_figures.theory_corpus draws it
 next to the LM's measured loss per bin.
@@ -27,10 +27,10 @@ from plumbing.atomic import atomic_write_bytes, atomic_write_json
 from plumbing.errors import InputError
 from plumbing.validate import check_real
 
-from .counts import load_counts_values
-from .metrics import power_of_3_bins
-from .problem import MODELS, Problem, check_counts
-from .solve import solve
+from ..ufm.counts import load_counts_values
+from ..ufm.metrics import power_of_3_bins
+from ..ufm.problem import MODELS, Problem, check_counts
+from ..ufm.solve import solve
 
 UNC, RELU = MODELS
 SCALES = (0.1, 0.3, 1.0, 3.0)  # c = lambda N

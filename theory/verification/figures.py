@@ -19,7 +19,7 @@ from plumbing.atomic import atomic_savefig
 from plumbing.errors import InputError
 from plumbing.results import read_result_csv
 
-from .problem import MODELS
+from ..ufm.problem import MODELS
 
 UNC, RELU = MODELS
 SHOW = (0.05, 0.2, 0.5, 1.0, 1.5)  # the c = lambda N the figures show (zipf1-V30); the claims tabulate them

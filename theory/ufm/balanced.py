@@ -1,4 +1,4 @@
-"""Closed forms of the unconstrained UFM with equal counts (derived in `theory.symbolic`)."""
+"""Closed forms of the unconstrained UFM with equal counts (derived in `theory.ufm.symbolic`)."""
 
 from __future__ import annotations
 

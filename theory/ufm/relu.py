@@ -61,7 +61,7 @@ def relu_collapse_count(problem: Problem) -> float:
 
 def relu_margins(V: int, N: float, n: np.ndarray, mu) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(rho, collapsed, loss, margin) per class for decay strengths mu = sqrt(lambda_W lambda_H) (a scalar, or
-    one value per class when the decay is per class, theory.perclass): rho_k = N mu_k sqrt((V-1)/(V n_k)),
+    one value per class when the decay is per class, theory.ufm.perclass): rho_k = N mu_k sqrt((V-1)/(V n_k)),
     loss_k = -log(1 - rho_k) and margin log((V-1)(1-rho_k)/rho_k) below collapse, log V and 0 from it."""
     rho = N * np.asarray(mu, dtype=np.float64) * np.sqrt((V - 1) / (V * n))
     collapsed = rho >= (V - 1) / V

@@ -3,7 +3,7 @@
 After within-class collapse (class k's n_k samples share the feature h_k, column k of Hbar, d x V):
     F(W, Hbar) = sum_k (n_k/N) CE(W h_k, k) + (lambda_W/2)||W||_F^2 + (lambda_H/2) sum_k n_k ||h_k||^2,
     CE(z, k) = logsumexp(z) - z_k,   W: V x d.
-Models (theory.problem.MODELS): "ufm-unconstrained" (Hbar free) and "ufm-relu" (Hbar >= 0 elementwise).
+Models (theory.ufm.problem.MODELS): "ufm-unconstrained" (Hbar free) and "ufm-relu" (Hbar >= 0 elementwise).
 Unlike `relu` and
 `unconstrained`, nothing here assumes d >= V: this is the tool for probing that assumption. The price is
 that L-BFGS-B only finds stationary points, so we run several random restarts and report all of them;
@@ -133,7 +133,7 @@ def spurious_minima(result, optimum: float, tol: float, grad_tol: float = 1e-5) 
     """Restarts that converged (projected-gradient max-norm <= grad_tol) to F > optimum + tol.
 
     These are local minima or saddles where L-BFGS-B stopped; restarts that did not converge are not
-    counted. `result` is a NonconvexResult or the SolverResult of `theory.solve.solve(..., method="lbfgs")`
+    counted. `result` is a NonconvexResult or the SolverResult of `theory.ufm.solve.solve(..., method="lbfgs")`
     (whose info holds the restarts); `optimum` is the global minimum (e.g. from `solve`).
     """
     info = getattr(result, "info", None)

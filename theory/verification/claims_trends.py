@@ -1,8 +1,8 @@
 """The claims about how the minimum moves: with the class count, with lambda, its sensitivity to lambda,
 average vs balanced loss, and the feature dimension d it needs.
 
-As in `theory.claims`: each claim returns a `Claim` whose `tables` (file name -> tidy rows) hold every
-number it uses; lambda = c / N (Problem.from_scale); every minimum comes from `theory.solve.solve`.
+As in `theory.verification.claims`: each claim returns a `Claim` whose `tables` (file name -> tidy rows) hold every
+number it uses; lambda = c / N (Problem.from_scale); every minimum comes from `theory.ufm.solve.solve`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from .claims import (
     restart_rows,
     ufm_objective,
 )
-from .problem import Problem
-from .relu import relu_dloss_dlambda
-from .solve import solve
+from ..ufm.problem import Problem
+from ..ufm.relu import relu_dloss_dlambda
+from ..ufm.solve import solve
 
 # hidden size d vs vocabulary V = 32,005 in the paper's language models (their published configs)
 PAPER_MODELS = (("OpenELM-270M", 1280), ("OpenELM-3B", 3072), ("Qwen2-0.5B", 896), ("Qwen2-1.5B", 1536))
@@ -34,7 +34,7 @@ PAPER_VOCAB = 32005
 # the paper's Table 1: average loss 0.051 -> 0.068, balanced loss 0.066 -> 0.163 as lambda grows
 PAPER_RATIO = (0.163 - 0.066) / (0.068 - 0.051)
 
-# ---------------------------------------------------------------- verdict rules (see theory.claims)
+# ---------------------------------------------------------------- verdict rules (see theory.verification.claims)
 ORDER_TOL = 1e-6  # solver tolerance on loss differences
 COLLAPSE_LOSS_TOL = 1e-9  # relu: collapsed iff features are exactly 0, i.e. loss == log V to this
 COLLAPSE_NORM_REL = 1e-6  # unconstrained: collapsed iff ||h_k|| <= this x max_j ||h_j|| (certified solution)

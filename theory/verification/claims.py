@@ -2,12 +2,12 @@
 
 Each claim function returns a `Claim`: its verdict, the evidence shown in the report, and `tables`
 (file name -> tidy rows, one dict per row) holding EVERY number the verdict, the explanation and the
-figures use, so `theory.figures` can redraw every figure from the saved CSV files alone. Claim tables are
+figures use, so `theory.verification.figures` can redraw every figure from the saved CSV files alone. Claim tables are
 named `<claim id>__<table>.csv`; the shared sweep writes per_class_loss.csv and lambda_sweep.csv.
 
 Weight decays are set as lambda = c / N (Problem.from_scale): the objective times N is
 sum CE + (lambda N / 2)(||W||^2 + ||H||^2), so c = lambda N is the per-sample decay strength and grids in c
-mean the same across instances. Every minimum comes from `theory.solve.solve`, stopped by tolerance and
+mean the same across instances. Every minimum comes from `theory.ufm.solve.solve`, stopped by tolerance and
 iteration criteria only (SOLVE; no wall-clock limit), so the verdicts do not depend on the machine.
 
 Every verdict is computed from the claim's evidence by a small pure function verdict_<claim id>(rows) ->
@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import symbolic
-from .counts import zipf_counts
+from ..ufm import symbolic
+from ..ufm.counts import zipf_counts
 from .figures import SHOW
-from .nonconvex import spurious_minima
-from .problem import MODELS, Problem
-from .proposition import implied_M, proposition_loss, shift_response
-from .solve import solve
-from .balanced import balanced_collapse_mu
-from .unconstrained import certify_full
+from ..ufm.nonconvex import spurious_minima
+from ..ufm.problem import MODELS, Problem
+from ..ufm.proposition import implied_M, proposition_loss, shift_response
+from ..ufm.solve import solve
+from ..ufm.balanced import balanced_collapse_mu
+from ..ufm.unconstrained import certify_full
 
 VERDICTS = ("holds", "fails", "holds under stated conditions", "not checkable as stated")
 SCALES = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)  # c = lambda N
@@ -325,7 +325,7 @@ def claim_unconstrained(summary, with_cvxpy: bool) -> Claim:
                "L-BFGS best - certified": nc.objective - s.objective,
                "spurious restarts (of 6)": spurious_minima(nc, s.objective, 1e-6)}
         if with_cvxpy:
-            from .cvx_reference import solve_cvxpy  # an independent cross-check, not a solver of `solve`
+            from ..ufm.cvx_reference import solve_cvxpy  # an independent cross-check, not a solver of `solve`
 
             cv = solve_cvxpy(p, "SCS", eps=1e-9)
             row["F(cvxpy Z) - certified"] = certify_full(p, cv["logits"])["objective"] - s.objective

@@ -3,12 +3,12 @@ the rule (thresholds included) by which the verdict follows from it.
 
 Writes DIR/report.md, DIR/report.json, the tidy tables of every claim (DIR/per_class_loss.csv,
 DIR/lambda_sweep.csv, DIR/sensitivity.csv and DIR/<claim id>__<table>.csv: every number a verdict or a
-figure uses) and the PNG figures, which `theory.figures` draws from those tables alone. Everything is
+figure uses) and the PNG figures, which `theory.verification.figures` draws from those tables alone. Everything is
 computed (figures included, from the CSV bytes about to be written) before anything is written, and each
 file is written atomically, so a failed run leaves no partial report.
 
-The claims live in `theory.claims` (the optimum), `theory.claims_trends` (how it moves), `theory.claims_mitigation`
-(per-class decay) and `theory.claims_bounded` (per-class decay bounded by uniform decay); weight decays
+The claims live in `theory.verification.claims` (the optimum), `theory.verification.claims_trends` (how it moves), `theory.verification.claims_mitigation`
+(per-class decay) and `theory.verification.claims_bounded` (per-class decay bounded by uniform decay); weight decays
 are set as lambda = c / N (Problem.from_scale), see there.
 """
 
@@ -60,7 +60,7 @@ def run_claims(with_cvxpy: bool) -> tuple[list, dict]:
 def build_report(with_cvxpy: bool | None = None) -> tuple[list, dict, dict, dict]:
     """Run every check; return (claims, tables, figures, meta) without writing anything.
 
-    tables: {file name: rows}; figures: {file name: matplotlib figure}, drawn by `theory.figures` from the
+    tables: {file name: rows}; figures: {file name: matplotlib figure}, drawn by `theory.verification.figures` from the
     parsed CSV bytes of the tables (exactly what a later redraw from the folder reads)."""
     if with_cvxpy is None:
         with_cvxpy = importlib.util.find_spec("cvxpy") is not None

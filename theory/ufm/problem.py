@@ -157,7 +157,7 @@ class Problem:
 
     def memory_estimate(self, model: str, method: str = "auto", primal: bool = False,
                         restarts: int = 1) -> int:
-        """Peak bytes the solver of `theory.solve.solve(self, model, method=...)` allocates, before it does.
+        """Peak bytes the solver of `theory.ufm.solve.solve(self, model, method=...)` allocates, before it does.
 
         Measured with tracemalloc (g = 100..400 distinct counts): the unconstrained convex solver peaks at
         ~175 g x g float64 arrays (its L-BFGS warm start on the g x g factors dominates); primal=True adds

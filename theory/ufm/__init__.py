@@ -1,0 +1,1 @@
+"""The mathematics of the unconstrained-features model: the problem, closed forms, solvers, certificates."""
