@@ -12,6 +12,9 @@ from scipy.special import logsumexp
 
 from plumbing.errors import InputError
 
+PERCENTILE = 99.0  # low/high split by count: low = n_k below the P99 of the counts (the paper's Figure 2)
+MASS = 0.5  # low/high split by mass: high = the fewest most frequent classes holding half of all samples
+
 
 def cross_entropy(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
     """CE(z, y) = log sum_j exp(z_j) - z_y for each row of `logits` (log-sum-exp, no overflow)."""
@@ -96,19 +99,19 @@ def classes_for_mass(counts: np.ndarray, mass: float) -> int:
     return min(int(np.searchsorted(cum, mass * cum[-1] * (1.0 - 1e-12), side="left")) + 1, n.size)
 
 
-def count_threshold(counts: np.ndarray, percentile: float = 99.0) -> float:
+def count_threshold(counts: np.ndarray, percentile: float = PERCENTILE) -> float:
     """The `percentile`-th percentile of the class counts (default P99, the paper's Figure 2 split)."""
     if not 0.0 < float(percentile) < 100.0:
         raise InputError(f"percentile must be in (0, 100), got {percentile!r}")
     return float(np.percentile(np.asarray(counts, dtype=np.float64), percentile))
 
 
-def low_frequency_mask(counts: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+def low_frequency_mask(counts: np.ndarray, percentile: float = PERCENTILE) -> np.ndarray:
     """True for the low-frequency classes: n_k strictly below the count percentile threshold."""
     return np.asarray(counts, dtype=np.float64) < count_threshold(counts, percentile)
 
 
-def mass_tail_mask(counts: np.ndarray, mass: float = 0.5) -> np.ndarray:
+def mass_tail_mask(counts: np.ndarray, mass: float = MASS) -> np.ndarray:
     """True for the low-frequency classes by cumulative mass: every class outside the m most frequent ones,
     m = classes_for_mass(counts, mass) (the head holding a share `mass` of all samples; ties in count are
     broken by class index, so exactly m classes are high-frequency).
