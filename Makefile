@@ -41,17 +41,20 @@ endif
 # the UFM at V = 1000 (P99 split: 10 high / 990 low classes), trained along these lambdas against the theory
 VOCAB_LAMBDAS := 1e-5,3e-5,1e-4,2e-4,5e-4,1e-3,2e-3,5e-3
 
+# every stage through plumbing.timings: its wall time lands in $(OUT)/timings.csv (a result file, not a log)
+STAGE = $(PY) -m plumbing.timings $(OUT)/timings.csv
+
 reproduce: venv
-	$(PY) -m theory verify --out $(OUT)/theory
-	$(PY) -m simulations run --config $(SIM_CONFIG) --device $(SIM_DEVICE) --out $(OUT)/simulations
-	$(PY) -m simulations mitigation --config $(SIM_CONFIG) --device $(SIM_DEVICE) --out $(OUT)/sim_mitigation
-	$(PY) -m simulations scale --counts zipf --V 1000 --lambdas $(VOCAB_LAMBDAS) --device $(SIM_DEVICE) --out $(OUT)/sim_vocab
-	$(PY) -m simulations languages --out $(OUT)/languages
-	$(PY) -m lm_experiments stats --sizes 1000,2000,4000,8000,16000,32000 --out $(OUT)/lm_stats
-	$(PY) -m lm_experiments sweep --config $(LM_CONFIG) --out $(OUT)/$(LM_OUT)
-	$(PY) -m theory corpus --counts-file $(OUT)/$(LM_COUNTS) --out $(OUT)/theory_corpus
-	$(PY) -m paper_figures findings --results $(OUT)
-	$(PY) -m paper_figures report --results $(OUT) --out $(OUT)/report
+	$(STAGE) theory -- $(PY) -m theory verify --out $(OUT)/theory
+	$(STAGE) simulations -- $(PY) -m simulations run --config $(SIM_CONFIG) --device $(SIM_DEVICE) --out $(OUT)/simulations
+	$(STAGE) sim_mitigation -- $(PY) -m simulations mitigation --config $(SIM_CONFIG) --device $(SIM_DEVICE) --out $(OUT)/sim_mitigation
+	$(STAGE) sim_vocab -- $(PY) -m simulations scale --counts zipf --V 1000 --lambdas $(VOCAB_LAMBDAS) --device $(SIM_DEVICE) --out $(OUT)/sim_vocab
+	$(STAGE) languages -- $(PY) -m simulations languages --out $(OUT)/languages
+	$(STAGE) lm_stats -- $(PY) -m lm_experiments stats --sizes 1000,2000,4000,8000,16000,32000 --out $(OUT)/lm_stats
+	$(STAGE) lm_sweep -- $(PY) -m lm_experiments sweep --config $(LM_CONFIG) --out $(OUT)/$(LM_OUT)
+	$(STAGE) theory_corpus -- $(PY) -m theory corpus --counts-file $(OUT)/$(LM_COUNTS) --out $(OUT)/theory_corpus
+	$(STAGE) findings -- $(PY) -m paper_figures findings --results $(OUT)
+	$(STAGE) report -- $(PY) -m paper_figures report --results $(OUT) --out $(OUT)/report
 
 test: venv
 	$(PY) -m pytest -q -m "not slow"
@@ -67,3 +70,4 @@ bench: venv
 # the README's headline figures (docs/*.png), regenerated from the results of `make reproduce`
 docs: venv
 	$(PY) -m paper_figures docs --results $(OUT) --out docs
+	cp $(OUT)/timings.csv docs/timings.csv

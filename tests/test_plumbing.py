@@ -1,6 +1,9 @@
 """plumbing.validate and plumbing.cli: one rule per helper, one line per bad input."""
 
 import math
+import sys
+
+import pandas as pd
 
 import numpy as np
 import pytest
@@ -100,3 +103,15 @@ def test_jsonable_makes_strict_json_of_numpy_values():
     data = {"a": np.float64(1.5), "b": [np.int64(2), np.bool_(True)], "c": float("nan"), "d": (np.inf,)}
     assert json.dumps(jsonable(data), allow_nan=False) == '{"a": 1.5, "b": [2, true], "c": null, "d": [null]}'
     assert jsonable(data, str)["c"] == "nan" and jsonable(data, str)["d"] == ["inf"]
+
+
+def test_timings_record_one_row_per_stage_and_pass_the_exit_status_on(tmp_path):
+    from plumbing import timings
+    out = tmp_path / "t" / "timings.csv"
+    assert timings.main([str(out), "a", "--", sys.executable, "-c", "pass"]) == 0
+    assert timings.main([str(out), "b", "--", sys.executable, "-c", "raise SystemExit(3)"]) == 3
+    assert timings.main([str(out), "a", "--", sys.executable, "-c", "import time; time.sleep(0.2)"]) == 0
+    df = pd.read_csv(out)
+    assert list(df["stage"]) == ["a", "b"] and list(df["exit_status"]) == [0, 3]
+    assert df.loc[0, "seconds"] >= 0.2
+    assert timings.main([str(out), "c"]) == 2
