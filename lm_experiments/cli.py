@@ -121,8 +121,6 @@ def _dispatch(args) -> None:
         from .sweep import load_sweep_config, run_sweep
 
         cfg = load_sweep_config(args.config)
-        if args.budget_minutes is not None:
-            check_real("--budget-minutes", args.budget_minutes, 0, low_open=True)
         _check_decay_bounds(cfg)
         with output_folder(args.out, owns_config=True):
             run_sweep(cfg, args.out, data=args.data, budget_minutes=args.budget_minutes)
