@@ -91,10 +91,16 @@ def parse_int_list(name: str, text: str, low: int | None = None) -> list[int]:
 
 def parse_real_list(name: str, text: str, low: float | None = None, low_open: bool = False) -> list[float]:
     """'1e-3,0.1' -> [0.001, 0.1]: comma-separated finite numbers (each checked against low, none repeated)."""
+    rule = _bounds(low, None, low_open)
+    msg = f"{name} must be comma-separated numbers{' ' + rule if rule else ''}, got {text!r}"
     items = [x.strip() for x in str(text).split(",") if x.strip()]
     if not items:
-        raise InputError(f"{name} must be comma-separated numbers, got {text!r}")
-    return list(check_unique(name, [check_real(name, x, low, low_open=low_open, parse=True) for x in items]))
+        raise InputError(msg)
+    try:
+        values = [check_real(name, x, low, low_open=low_open, parse=True) for x in items]
+    except InputError:
+        raise InputError(msg) from None
+    return list(check_unique(name, values))
 
 
 def check_device(name: str, text: str) -> str:
