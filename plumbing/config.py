@@ -61,7 +61,8 @@ def load_dataclass_config(spec: str, presets: dict, default: str, overrides: dic
         base = presets[name]
         data.setdefault("name", path.stem)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    kinds = {f.name: str(f.type) for f in dataclasses.fields(base)}
+    kinds = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+             for f in dataclasses.fields(base)}  # the annotation as written: "int", "float | None", ...
     for key, value in data.items():
         if key not in kinds:
             raise InputError(f"unknown config key {key!r}; allowed: {', '.join(sorted(kinds))}")
