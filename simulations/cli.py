@@ -11,7 +11,10 @@ share_below_p99_count.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from plumbing.cli import ArgumentParser, run_cli
+from plumbing.errors import InputError
 from plumbing.folder import output_folder
 from plumbing.validate import check_device, check_int, check_real, parse_int_list
 
@@ -142,6 +145,8 @@ def _dispatch(args) -> None:
 
         sizes = tuple(parse_int_list("--sizes", args.sizes, 2))
         check_real("--max-seconds", args.max_seconds, 0, low_open=True)
+        if args.out and Path(args.out).is_dir():
+            raise InputError(f"--out must be a CSV file, got the folder {args.out!r}")
         rows = run_bench(args.max_seconds, sizes)
         if args.out:
             atomic_write_csv(pd.DataFrame(rows).assign(max_seconds=args.max_seconds,

@@ -168,6 +168,7 @@ SIMULATIONS = [
     ("languages-out-other-tools-results", "languages --out {t}/sim_results", {}),
     ("bench-repeated-sizes", "bench --sizes 100,100 --max-seconds 1", {}),
     ("bench-nan-seconds", "bench --sizes 10 --max-seconds nan", {}),
+    ("bench-out-is-folder", "bench --sizes 10 --max-seconds 1 --out {t}/in", {}),
 ]
 
 LM_SWEEP = "sweep --config {t}/in/lm.toml --out {t}/out"
