@@ -9,16 +9,17 @@ n_low_mass, n_high_mass.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from plumbing.cli import run_cli
-from plumbing.validate import parse_int_list
+from plumbing.cli import ArgumentParser, run_cli
+from plumbing.errors import InputError
+from plumbing.folder import output_folder, read_config_record
+from plumbing.validate import check_choice, check_device, check_int, check_real, parse_int_list
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lm_experiments", description=__doc__.splitlines()[0])
+    ap = ArgumentParser(prog="python -m lm_experiments", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("prepare", help="split, train the BPE tokenizer, tokenize and cache a corpus")
@@ -77,20 +78,29 @@ def _dispatch(args) -> None:
     if args.command == "prepare":
         from .data import prepare
 
-        prepared = prepare(args.corpus, args.vocab_size, Path(args.out))
+        check_int("--vocab-size", args.vocab_size, 1)
+        with output_folder(args.out):
+            prepared = prepare(args.corpus, args.vocab_size, Path(args.out))
         print(json.dumps(prepared.manifest, indent=2, default=str))
     elif args.command == "export":
         from .data import export
         from .sweep import load_sweep_config
 
         cfg = load_sweep_config(args.config)
-        folder, mib = export(cfg.corpus, cfg.vocab_size, Path(args.out), args.max_mib)
+        check_real("--max-mib", args.max_mib, 0, low_open=True)
+        with output_folder(args.out):
+            folder, mib = export(cfg.corpus, cfg.vocab_size, Path(args.out), args.max_mib)
         print(f"{folder}: {mib:.1f} MiB; on the other machine: python -m lm_experiments sweep --config {args.config} "
               f"--data {args.out} --out DIR")
     elif args.command == "pack":
         from .pack import pack
 
-        record = pack(args.sweep, args.out, args.per_token_cap_mib)
+        check_real("--per-token-cap-mib", args.per_token_cap_mib, 0)
+        if read_config_record(Path(args.out)) is not None and not (Path(args.out) / "pack.json").is_file():
+            raise InputError(f"--out {args.out!r} holds another tool's results (its config.json); pack into a new "
+                             "folder")
+        with output_folder(args.out, owns_config=True):
+            record = pack(args.sweep, args.out, args.per_token_cap_mib)
         print(f"{len(record['files'])} files in {args.out}; per-token files: {record['per_token_files']}")
     elif args.command == "train":
         from dataclasses import replace
@@ -103,23 +113,50 @@ def _dispatch(args) -> None:
         tc = cfg.train_config(cfg.lambdas[0], cfg.seeds[0], cfg.decay_modes[0])
         tc = replace(tc, **{k: v for k, v in (("weight_decay", args.weight_decay), ("seed", args.seed))
                             if v is not None})
-        prepared = prepare(cfg.corpus, cfg.vocab_size, Path(args.out) / "data")
-        print(json.dumps(train_run(tc, prepared, Path(args.out)), indent=2, default=str))
+        with output_folder(args.out):
+            prepared = prepare(cfg.corpus, cfg.vocab_size, Path(args.out) / "data")
+            result = train_run(tc, prepared, Path(args.out))
+        print(json.dumps(result, indent=2, default=str))
     elif args.command == "sweep":
         from .sweep import load_sweep_config, run_sweep
 
         cfg = load_sweep_config(args.config)
-        run_sweep(cfg, args.out, data=args.data, budget_minutes=args.budget_minutes)
+        _check_decay_bounds(cfg)
+        with output_folder(args.out, owns_config=True):
+            run_sweep(cfg, args.out, data=args.data, budget_minutes=args.budget_minutes)
         for reg in cfg.by_regime():
             table = Path(args.out) / reg / "table1.md"
             print(f"## {reg or cfg.name}\n" + (table.read_text() if table.is_file() else "no run finished\n"))
     elif args.command == "stats":
         from .token_report import write_stats
 
-        write_stats(args.corpus, parse_int_list("--sizes", args.sizes, 1), Path(args.out))
+        sizes = parse_int_list("--sizes", args.sizes, 1)
+        with output_folder(args.out):
+            write_stats(args.corpus, sizes, Path(args.out))
     elif args.command == "bench":
         from .bench import run_grid
 
-        run_grid(args.preset, args.seq_len, parse_int_list("--batch-sizes", args.batch_sizes, 1),
-                 [m.strip() for m in args.modes.split(",") if m.strip()], args.steps, args.device, args.vocab_size,
-                 Path(args.json) if args.json else None)
+        batch_sizes = parse_int_list("--batch-sizes", args.batch_sizes, 1)
+        modes = [check_choice("--modes", m.strip(), ("eager", "compiled")) for m in args.modes.split(",") if m.strip()]
+        for name in ("seq_len", "steps", "vocab_size"):
+            check_int(f"--{name.replace('_', '-')}", getattr(args, name), 1)
+        if not modes:
+            raise InputError(f"--modes must name eager and/or compiled, got {args.modes!r}")
+        if args.json and Path(args.json).is_dir():
+            raise InputError(f"--json must be a file, got the folder {args.json!r}")
+        run_grid(args.preset, args.seq_len, batch_sizes, modes, args.steps, check_device("--device", args.device),
+                 args.vocab_size, Path(args.json) if args.json else None)
+
+
+def _check_decay_bounds(cfg) -> None:
+    """Refuse an unstable decay before the sweep prepares its data: every mode's strongest row decays at lambda
+    (capped-embed-out: the most frequent token's count is >= the mean count), so decay.check_stable on one row
+    at lambda bounds them all; run_sweep checks each row again once the counts are known."""
+    import numpy as np
+
+    from .decay import check_stable
+
+    for sub in cfg.by_regime().values():
+        for mode, lam, seed in sub.runs():
+            tc = sub.train_config(lam, seed, mode)
+            check_stable(tc.decay_mode, tc.weight_decay, tc.lr, np.ones(1))

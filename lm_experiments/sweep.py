@@ -59,7 +59,7 @@ from plumbing.schemas import (
     LM_TOKEN_STATS,
     frame,
 )
-from plumbing.validate import check_int, check_real
+from plumbing.validate import check_int, check_real, check_unique
 from theory.ufm import metrics
 
 from . import stats
@@ -109,13 +109,15 @@ class SweepConfig:
         if not self.lambdas or not self.seeds or not self.decay_modes:
             raise InputError("lambdas, seeds and decay_modes must not be empty")
         for name in ("lambdas", "seeds", "decay_modes", "compare_at"):  # a repeat would be reported as a replicate
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                raise InputError(f"{name} repeats a value: {list(values)}; each must appear once")
+            if getattr(self, name):
+                check_unique(name, getattr(self, name))
         for lam in self.compare_at:
             if lam not in self.lambdas:
                 raise InputError(f"compare_at holds {lam!r}, which is not among the lambdas {list(self.lambdas)}")
         check_int("vocab_size", self.vocab_size, 300, allow_numpy=False)
+        for name, over in {"train": self.train, **{f"regime {k!r}": v for k, v in self.regimes.items()}}.items():
+            if not isinstance(over, dict):
+                raise InputError(f"{name} must be a table of keys, got {over!r}")
         known = {f.name for f in fields(TrainConfig)} - {"weight_decay", "seed", "decay_mode", "vocab_size"}
         for key in [*self.train, *(k for over in self.regimes.values() for k in over if k not in SWEEP_KEYS)]:
             if key not in known:

@@ -7,17 +7,17 @@ malformed result file exits with status 2 and one line on stderr naming the file
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from plumbing.cli import run_cli
+from plumbing.cli import ArgumentParser, run_cli
 from plumbing.errors import InputError
+from plumbing.folder import output_folder
 
 from .report import FIGURES, build_report
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m paper_figures", description=__doc__.split("\n\n")[1].strip())
+    ap = ArgumentParser(prog="python -m paper_figures", description=__doc__.split("\n\n")[1].strip())
     sub = ap.add_subparsers(dest="command", required=True, metavar="command")
     commands = {"report": "every figure whose inputs exist, then out/report.md and out/report.html",
                 "docs": "small copies of the headline figures, docs/findings.json|md and the README's findings "
@@ -38,17 +38,20 @@ def main(argv=None) -> int:
 def _dispatch(args) -> None:
     results = Path(args.results)
     out = results if args.out is None else Path(args.out)
+    if not results.is_dir():
+        raise InputError(f"--results must be a folder of result files, got {args.results!r}")
     if args.command == "report":
-        done = build_report(results, out)
+        with output_folder(out):
+            done = build_report(results, out)
         print(f"wrote {out / 'report.md'} and {out / 'report.html'}; made: {', '.join(done['made']) or 'nothing'}")
         for k, v in done["missing"].items():
             print(f"not made: {k}: {v}")
     else:
-        if not results.is_dir():
-            raise InputError(f"--results must be a folder of result files, got {args.results!r}")
         from . import findings
         from .docs import make as docs
 
         maker = {"docs": docs, "findings": findings.write}.get(args.command) or FIGURES[args.command].make
-        for p in maker(results, out):
+        with output_folder(out):
+            written = maker(results, out)
+        for p in written:
             print(p)

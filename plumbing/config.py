@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from .errors import InputError
+from .folder import read_config_record
 
 
 def config_digest(config: dict) -> str:
@@ -23,8 +24,9 @@ def claim_result_folder(out: str | os.PathLike, config: dict) -> dict:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out must be a folder, got the file {str(out)!r}")
     digest = config_digest(config)
-    if (out / "config.json").exists():
-        old = json.loads((out / "config.json").read_text()).get("digest")
+    previous = read_config_record(out) if out.is_dir() else None
+    if previous is not None:
+        old = previous.get("digest")
         if old != digest:
             raise InputError(f"{str(out)!r} holds results of another config (digest {old}, now {digest}); "
                              "use a new --out folder")
@@ -59,8 +61,33 @@ def load_dataclass_config(spec: str, presets: dict, default: str, overrides: dic
         base = presets[name]
         data.setdefault("name", path.stem)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    known = {f.name for f in dataclasses.fields(base)}
-    for key in data:
-        if key not in known:
-            raise InputError(f"unknown config key {key!r}; allowed: {', '.join(sorted(known))}")
+    kinds = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+             for f in dataclasses.fields(base)}  # the annotation as written: "int", "float | None", ...
+    for key, value in data.items():
+        if key not in kinds:
+            raise InputError(f"unknown config key {key!r}; allowed: {', '.join(sorted(kinds))}")
+        check_kind(key, value, kinds[key])
     return dataclasses.replace(base, **data)
+
+
+# a dataclass field's annotation -> the TOML/JSON values it takes (float takes integers too; "X | None" also null)
+_KINDS = {"str": (str, "a string"), "int": (int, "an integer"), "float": ((int, float), "a number"),
+          "bool": (bool, "true or false"), "tuple": ((list, tuple), "a list [...]"), "dict": (dict, "a table {...}")}
+
+
+def check_kind(key: str, value, annotation: str) -> None:
+    """InputError unless `value` (from a config file) has the kind its field's annotation names: a list where a
+    list is due, a table where a table is due, a TOML boolean for a bool, an integer (not a boolean) for an int.
+    The values inside are checked by the dataclass itself."""
+    names = [a.strip() for a in annotation.split("|")]
+    if value is None and "None" in names:
+        return
+    kinds = [_KINDS[n] for n in names if n in _KINDS]
+    if not kinds:
+        return
+    ok = any(isinstance(value, t) and not (isinstance(value, bool) and bool not in (t if isinstance(t, tuple)
+                                                                                   else (t,)))
+             for t, _ in kinds)
+    if not ok:
+        allowed = " or ".join(d for _, d in kinds) + (" or null" if "None" in names else "")
+        raise InputError(f"config key {key!r} must be {allowed}, got {value!r}")

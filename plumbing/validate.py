@@ -63,12 +63,58 @@ def check_choice(name: str, value, allowed) -> str:
     return value
 
 
+def check_unique(name: str, values) -> tuple:
+    """`values` as a tuple if it is not empty and no value appears twice (a repeated seed or lambda would be
+    counted as a replicate); InputError naming the repeated value otherwise."""
+    values = tuple(values)
+    if not values:
+        raise InputError(f"{name} must not be empty")
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise InputError(f"{name} repeats the value {v!r}: {list(values)}; each must appear once")
+        seen.add(v)
+    return values
+
+
 def parse_int_list(name: str, text: str, low: int | None = None) -> list[int]:
-    """'1,2,3' -> [1, 2, 3] (each checked against low), or InputError naming the option and the text."""
+    """'1,2,3' -> [1, 2, 3] (each checked against low, none repeated), or InputError naming the option and the
+    text."""
     try:
         values = [int(x) for x in str(text).split(",") if x.strip()]
     except ValueError:
         raise InputError(f"{name} must be comma-separated integers, got {text!r}") from None
     if not values:
         raise InputError(f"{name} must be comma-separated integers, got {text!r}")
-    return [check_int(name, v, low) for v in values]
+    return list(check_unique(name, [check_int(name, v, low) for v in values]))
+
+
+def parse_real_list(name: str, text: str, low: float | None = None, low_open: bool = False) -> list[float]:
+    """'1e-3,0.1' -> [0.001, 0.1]: comma-separated finite numbers (each checked against low, none repeated)."""
+    rule = _bounds(low, None, low_open)
+    msg = f"{name} must be comma-separated numbers{' ' + rule if rule else ''}, got {text!r}"
+    items = [x.strip() for x in str(text).split(",") if x.strip()]
+    if not items:
+        raise InputError(msg)
+    try:
+        values = [check_real(name, x, low, low_open=low_open, parse=True) for x in items]
+    except InputError:
+        raise InputError(msg) from None
+    return list(check_unique(name, values))
+
+
+def check_device(name: str, text: str) -> str:
+    """`text` if it names a torch device this machine has (cpu; cuda or cuda:N when that GPU is present)."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"{name} must be a torch device such as cpu, cuda or cuda:1, got {text!r}") from None
+    if device.type == "cuda":
+        n = torch.cuda.device_count()
+        if n == 0 or (device.index is not None and device.index >= n):
+            raise InputError(f"{name} {text!r}: this machine has {n} CUDA device(s)")
+    elif device.type != "cpu":
+        raise InputError(f"{name} must be cpu, cuda or cuda:N, got {text!r}")
+    return text

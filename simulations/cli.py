@@ -11,10 +11,12 @@ share_below_p99_count.
 
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
-from plumbing.cli import run_cli
-from plumbing.validate import parse_int_list
+from plumbing.cli import ArgumentParser, run_cli
+from plumbing.errors import InputError
+from plumbing.folder import output_folder
+from plumbing.validate import check_device, check_int, check_real, parse_int_list
 
 
 def _threads_option(p) -> None:
@@ -25,14 +27,12 @@ def _threads_option(p) -> None:
 def _set_threads(args) -> None:
     import torch
 
-    from plumbing.validate import check_int
-
     torch.set_num_threads(check_int("--threads", int(args.threads) if args.threads.isdigit() else args.threads, 1,
                                     allow_numpy=False))
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m simulations", description=__doc__.splitlines()[0])
+    ap = ArgumentParser(prog="python -m simulations", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="train the model x optimizer x lambda x seed grid; write results and figures")
@@ -89,9 +89,11 @@ def _dispatch(args) -> None:
         from .figures import all_figures
         from .run import run_grid
 
+        cfg, device = load_config(args.config), check_device("--device", args.device)
         _set_threads(args)
-        summary = run_grid(load_config(args.config), args.out, args.device, progress=not args.no_progress)
-        all_figures(args.out)
+        with output_folder(args.out, owns_config=True):
+            summary = run_grid(cfg, args.out, device, progress=not args.no_progress)
+            all_figures(args.out)
         print(summary.groupby(["model", "optimizer"], sort=False).agg(
             max_abs_diff_to_theory=("max_abs_diff_to_theory", "max"), converged=("converged", "sum"),
             runs=("converged", "size")).to_string())
@@ -100,14 +102,17 @@ def _dispatch(args) -> None:
         from .config import load_config
         from .mitigation import run_mitigation
 
+        cfg, device = load_config(args.config), check_device("--device", args.device)
         _set_threads(args)
-        table = run_mitigation(load_config(args.config), args.out, args.device, progress=not args.no_progress)
+        with output_folder(args.out, owns_config=True):
+            table = run_mitigation(cfg, args.out, device, progress=not args.no_progress)
         print(table.groupby(["model", "optimizer", "scheme"], sort=False)[
             ["balanced_loss", "low_mass_loss", "high_mass_loss", "average_loss", "duality_gap"]].mean().to_string())
     elif args.command == "languages":
         from .languages import write_languages
 
-        table = write_languages(args.out)
+        with output_folder(args.out):
+            table = write_languages(args.out)
         print(table.to_string(index=False))
     elif args.command == "figures":
         from .figures import all_figures
@@ -115,11 +120,19 @@ def _dispatch(args) -> None:
         for path in all_figures(args.out):
             print(path)
     elif args.command == "scale":
+        from .frequencies import class_counts
         from .scale import check_lambdas, run_scale
 
-        table = run_scale(args.counts, check_lambdas(args.lambdas), args.out, args.device, V=args.V,
-                          theory_seconds=args.theory_seconds, max_seconds=args.max_seconds,
-                          theory_only=args.theory_only)
+        lambdas, device = check_lambdas(args.lambdas), check_device("--device", args.device)
+        check_real("--max-seconds", args.max_seconds, 0, low_open=True)
+        if args.theory_seconds is not None:
+            check_real("--theory-seconds", args.theory_seconds, 0, low_open=True)
+        if args.V is not None:
+            check_int("--V", args.V, 2)
+        class_counts(args.counts, args.V)  # bad counts are refused before the folder is made
+        with output_folder(args.out, owns_config=True):
+            table = run_scale(args.counts, lambdas, args.out, device, V=args.V, theory_seconds=args.theory_seconds,
+                              max_seconds=args.max_seconds, theory_only=args.theory_only)
         if table is not None:
             print(table.to_string(index=False))
     elif args.command == "bench":
@@ -130,7 +143,11 @@ def _dispatch(args) -> None:
 
         from plumbing.atomic import atomic_write_csv
 
-        rows = run_bench(args.max_seconds, tuple(parse_int_list("--sizes", args.sizes, 2)))
+        sizes = tuple(parse_int_list("--sizes", args.sizes, 2))
+        check_real("--max-seconds", args.max_seconds, 0, low_open=True)
+        if args.out and Path(args.out).is_dir():
+            raise InputError(f"--out must be a CSV file, got the folder {args.out!r}")
+        rows = run_bench(args.max_seconds, sizes)
         if args.out:
             atomic_write_csv(pd.DataFrame(rows).assign(max_seconds=args.max_seconds,
                                                        threads=torch.get_num_threads()), args.out)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from plumbing.config import load_dataclass_config
 from plumbing.errors import InputError
-from plumbing.validate import check_int, check_real
+from plumbing.validate import check_int, check_real, check_unique
 from theory.ufm.problem import MODELS as THEORY_MODELS
 
 MODELS = THEORY_MODELS + ("softmax-regression", "mlp")  # the UFM models are the ones theory solves
@@ -58,6 +58,11 @@ class SimConfig:
                                            **self.steps})
         check_int("V", self.V, 2, allow_numpy=False)
         check_real("alpha", self.alpha, 0, low_open=True)
+        check_real("noise", self.noise, 0)
+        for name in ("models", "optimizers", "lambdas", "adamw_lambdas", "seeds"):  # a repeat is no replicate
+            check_unique(name, getattr(self, name))
+        for seed in self.seeds:
+            check_int("seeds", seed, 0, allow_numpy=False)
         for m in self.models:
             if m not in MODELS:
                 raise InputError(f"unknown model {m!r}; allowed: {', '.join(MODELS)}")
@@ -81,8 +86,6 @@ class SimConfig:
             raise InputError(f"low_percentile must be in (0, 100), got {self.low_percentile!r}")
         if not (check_real("head_mass", self.head_mass, 0, 1, low_open=True) < 1):
             raise InputError(f"head_mass must be in (0, 1), got {self.head_mass!r}")
-        if not self.seeds:
-            raise InputError("seeds must not be empty")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -26,7 +26,7 @@ import torch
 
 from plumbing.atomic import atomic_write_csv, atomic_write_json
 from plumbing.config import claim_result_folder
-from plumbing.errors import InputError
+from plumbing.validate import parse_real_list
 from plumbing.schemas import SIM_SCALE_OPTIMA, SIM_SCALE_PATH, SIM_SCALE_PER_CLASS, SIM_SCALE_THEORY, frame
 
 from .frequencies import class_counts
@@ -89,11 +89,5 @@ def run_scale(counts: str, lambdas, out: str | Path, device: str = "cpu", V: int
 
 
 def check_lambdas(text: str) -> list[float]:
-    """--lambdas: comma-separated numbers > 0."""
-    try:
-        values = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"--lambdas must be comma-separated numbers > 0, got {text!r}") from None
-    if not values or not all(np.isfinite(v) and v > 0 for v in values):
-        raise InputError(f"--lambdas must be comma-separated numbers > 0, got {text!r}")
-    return values
+    """--lambdas: comma-separated numbers > 0, none repeated."""
+    return parse_real_list("--lambdas", text, 0, low_open=True)

@@ -115,3 +115,53 @@ def test_timings_record_one_row_per_stage_and_pass_the_exit_status_on(tmp_path):
     assert list(df["stage"]) == ["a", "b"] and list(df["exit_status"]) == [0, 3]
     assert df.loc[0, "seconds"] >= 0.2
     assert timings.main([str(out), "c"]) == 2
+
+
+@given(st.lists(st.floats(1e-9, 1e9), min_size=1, max_size=6, unique=True), st.data())
+def test_real_lists_keep_distinct_values_and_name_a_repeated_one(values, data):
+    from plumbing.validate import parse_real_list
+
+    assert parse_real_list("--lambdas", ",".join(map(repr, values)), 0, low_open=True) == values
+    repeated = data.draw(st.sampled_from(values))
+    with pytest.raises(InputError, match=f"--lambdas repeats the value {repeated!r}"):
+        parse_real_list("--lambdas", ",".join(map(repr, [*values, repeated])), 0, low_open=True)
+
+
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=6))
+def test_check_unique_refuses_exactly_the_lists_with_a_repeat(values):
+    from plumbing.validate import check_unique
+
+    if len(set(values)) == len(values):
+        assert check_unique("seeds", values) == tuple(values)
+    else:
+        with pytest.raises(InputError, match="seeds repeats the value"):
+            check_unique("seeds", values)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("flag", "no", "'flag' must be true or false, got 'no'"), ("flag", 1, "'flag' must be true or false"),
+    ("n", 2.5, "'n' must be an integer"), ("n", True, "'n' must be an integer"),
+    ("xs", 1.0, "'xs' must be a list"), ("table", [1], "'table' must be a table"),
+    ("x", "1e-3", "'x' must be a number or null")])
+def test_config_values_must_have_their_fields_kind(tmp_path, key, value, message):
+    import dataclasses
+    import json
+
+    from plumbing.config import load_dataclass_config
+
+    @dataclasses.dataclass(frozen=True)
+    class C:
+        name: str = "c"
+        flag: bool = False
+        n: int = 1
+        xs: tuple = (1.0,)
+        table: dict = dataclasses.field(default_factory=dict)
+        x: float | None = None
+
+    good = {"flag": True, "n": 3, "xs": [2.0], "table": {"a": 1}, "x": 2}
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps(good))
+    assert load_dataclass_config(str(f), {"default": C()}, "default") == C("c", True, 3, [2.0], {"a": 1}, 2)
+    f.write_text(json.dumps({**good, key: value}))
+    with pytest.raises(InputError, match=message):
+        load_dataclass_config(str(f), {"default": C()}, "default")

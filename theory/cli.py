@@ -15,11 +15,12 @@ target was not met, and the exit status is 3. Long solves print a progress line 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from pathlib import Path
 
-from plumbing.cli import run_cli
+from plumbing.cli import ArgumentParser, run_cli
+from plumbing.folder import output_folder
 from plumbing.errors import InputError
 
 from .verification.bench import CASES as BENCH_CASES, OUT as BENCH_OUT, check_cases
@@ -28,7 +29,7 @@ from .ufm.problem import MODELS, Problem
 from .ufm.solve import SolverResult, solve
 
 
-def _add_problem_args(p: argparse.ArgumentParser) -> None:
+def _add_problem_args(p: ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--counts", help="comma-separated class counts n_k, e.g. 100,50,20,5,1")
     src.add_argument("--counts-file", help="counts, one number per line, or a .npy vector")
@@ -114,7 +115,7 @@ def _print(result: dict, as_json: bool) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m theory", description=__doc__.splitlines()[0])
+    ap = ArgumentParser(prog="python -m theory", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("solve", help="global minimum of the UFM (certified for ufm-unconstrained, exact for ufm-relu)")
@@ -185,14 +186,24 @@ def _dispatch(args) -> int:
     elif args.command == "verify":
         from .verification.verify import write_report
 
-        write_report(args.out)
+        with output_folder(args.out):
+            write_report(args.out)
     elif args.command == "corpus":
-        from .verification.corpus import parse_scales, write_corpus
+        from .verification.corpus import parse_scales, read_corpus_counts, write_corpus
 
-        write_corpus(args.counts_file, args.out, parse_scales(args.scales), args.with_unconstrained)
+        scales = parse_scales(args.scales)
+        read_corpus_counts(args.counts_file)  # a bad counts file is refused before the folder is made
+        with output_folder(args.out):
+            write_corpus(args.counts_file, args.out, scales, args.with_unconstrained)
     elif args.command == "bench":
+        from plumbing.validate import check_real
+
         from .verification.bench import run_bench
 
+        check_real("--max-seconds", args.max_seconds, 0, low_open=True)
+        cases = check_cases(args.cases)
+        if args.out is not None and Path(args.out).is_dir():
+            raise InputError(f"--out must be a JSON file, got the folder {args.out!r}")
         run_bench(max_seconds=args.max_seconds, with_cvxpy=not args.skip_cvxpy, corpus_counts=args.corpus_counts,
-                  cases=check_cases(args.cases), out=args.out)
+                  cases=cases, out=args.out)
     return 0

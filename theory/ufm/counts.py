@@ -44,7 +44,7 @@ def load_counts_values(path: str | os.PathLike) -> np.ndarray:
             return raw.astype(np.float64)
         lines = [ln.split("#", 1)[0].strip() for ln in path.read_text().splitlines()]
         return np.array([float(x) for x in lines if x], dtype=np.float64)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty .npy
         raise InputError(f"cannot read counts file {str(path)!r}: {exc}") from exc
 
 

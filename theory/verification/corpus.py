@@ -25,7 +25,7 @@ import numpy as np
 
 from plumbing.atomic import atomic_write_bytes, atomic_write_json
 from plumbing.errors import InputError
-from plumbing.validate import check_real
+from plumbing.validate import check_real, parse_real_list
 
 from ..ufm.counts import load_counts_values
 from ..ufm.metrics import power_of_3_bins
@@ -71,10 +71,8 @@ def read_corpus_counts(path) -> tuple[np.ndarray, int]:
 
 
 def parse_scales(text: str) -> tuple[float, ...]:
-    items = [x for x in str(text).split(",") if x.strip()]
-    if not items:
-        raise InputError(f"--scales must be comma-separated numbers > 0, got {text!r}")
-    return tuple(check_real("--scales", x.strip(), 0, low_open=True, parse=True) for x in items)
+    """--scales: comma-separated numbers > 0, none repeated."""
+    return tuple(parse_real_list("--scales", text, 0, low_open=True))
 
 
 def bin_rows(model: str, p: Problem, c: float, loss: np.ndarray, gap: float) -> list:
