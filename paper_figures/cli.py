@@ -31,6 +31,9 @@ def main(argv=None) -> int:
                                                             "lm_gpu/, lm_stats/ (default: results)")
         p.add_argument("--out", default={"docs": "docs", "findings": None}.get(name, "results/report"),
                        help="output folder (default: %(default)s)")
+        if name == "findings":
+            p.add_argument("--previous", default=None, help="an earlier findings.json (e.g. docs/findings.json): "
+                                                             "each of its findings must be found again")
     args = ap.parse_args(argv)
     return run_cli(lambda: _dispatch(args))
 
@@ -49,6 +52,9 @@ def _dispatch(args) -> None:
         from . import findings
         from .docs import make as docs
 
-        maker = {"docs": docs, "findings": findings.write}.get(args.command) or FIGURES[args.command].make
-        for p in maker(results, out):
+        if args.command == "findings":
+            paths = findings.write(results, out, args.previous and Path(args.previous))
+        else:
+            paths = (docs if args.command == "docs" else FIGURES[args.command].make)(results, out)
+        for p in paths:
             print(p)

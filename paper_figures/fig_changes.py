@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import lm_inputs, save
-from .findings import CHANGE_METRICS, changes
+from .findings import LOSSES as CHANGE_METRICS, changes
 
 NAME = "fig_changes"
 CAPTION = ("Changes under weight decay — each loss at lambda minus its value at lambda 0, mean over seeds with the "
