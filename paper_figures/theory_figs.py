@@ -1,13 +1,13 @@
-"""Theory: per-class loss against n_k, theory vs numerics. REDRAWS the figures of `python -m theory verify`
-from the tables it saved (theory/*.csv), with its own drawing code (theory.verification.figures), into the output folder
-as theory_<name>.png, and writes the verdict table of its report as Markdown.
+"""Theory: per-class loss against n_k, theory vs numerics. Draws the figures of `python -m theory verify` from
+the tables it saved (theory/*.csv) with paper_figures.theory_draw, into the output folder as theory_<name>.png,
+and writes the verdict table of its report as Markdown.
 
 Data: theory/report.json ({"meta": ..., "claims": [{"id", "claim", "verdict", "explanation", ...}]}) and the
-tables theory.verification.figures.FIGURES names for each figure (per_class_loss.csv, lambda_sweep.csv, sensitivity.csv,
+tables paper_figures.theory_draw.FIGURES names for each figure (per_class_loss.csv, lambda_sweep.csv, sensitivity.csv,
 relu_closed_form__lbfgs_per_class.csv, unconstrained_optimum__lbfgs_per_class.csv,
 proposition_as_stated__implied_M.csv). A figure is drawn when its tables are there and left out when none
 is (a folder from before the tables existed); a partial or malformed set is an InputError naming the file.
-The PNGs in theory/ are never read."""
+"""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from plumbing.atomic import atomic_write_text
 from plumbing.errors import InputError
-from theory.verification import figures as theory_figures
 
+from . import theory_draw as theory_figures
 from .common import need, read_json
 
 NAME = "theory_verdicts"

@@ -42,10 +42,19 @@ SOURCES = {"theory": theory_findings, "simulations": simulation_findings, "lm": 
            "vocabulary": vocabulary_findings, "real_scale": real_scale_findings}
 
 
-def changes(results: Path) -> list[dict]:
-    """The table of changes of every LM sweep: results/lm (when present) and each real-scale regime."""
+def lm_sweeps(results: Path) -> list[tuple[str, Path]]:
+    """(name, folder relative to results) of every LM sweep the findings read: lm/ and each real-scale regime."""
     results = Path(results)
-    return _changes(results, ([("lm", Path("lm"))] if (results / "lm").is_dir() else []) + real_scale_folders(results))
+    return ([("lm", Path("lm"))] if (results / "lm").is_dir() else []) + real_scale_folders(results)
+
+
+def changes(results: Path) -> list[dict]:
+    """The table of changes of every LM sweep (lm_sweeps); InputError naming lm/summary.csv when there is none."""
+    sweeps = lm_sweeps(results)
+    if not sweeps:
+        raise InputError(f"missing result file {str(Path(results) / 'lm' / 'summary.csv')!r} (and no real-scale LM "
+                         "sweep under real_scale/)")
+    return _changes(Path(results), sweeps)
 
 
 def previous_ids(path: Path) -> list[str]:
@@ -69,10 +78,10 @@ def compute(results: Path, previous: Path | None = None) -> dict:
             found += fn(results)
         except NotApplicable as exc:
             missing[name] = " ".join(str(exc).split())
-    try:
+    if lm_sweeps(results):
         table = changes(results)
-    except NotApplicable as exc:
-        table, missing["changes"] = [], " ".join(str(exc).split())
+    else:
+        table, missing["changes"] = [], "no LM sweep (lm/ or real_scale/<sweep>/<regime>/)"
     if not found:
         raise InputError(f"--results {str(results)!r} holds no result folder a finding reads (theory/, simulations/, "
                          "lm/, ...): nothing to report")

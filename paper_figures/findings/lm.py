@@ -129,6 +129,4 @@ def changes(results: Path, sources: list[tuple[str, Path]]) -> list[dict]:
                             rows.append({"source": name, "folder": str(folder), "split": split, "decay_mode": mode,
                                          "lambda": float(lam), "against": against, "metric": col, "change": m,
                                          "low": lo, "high": hi, "n_seeds": int(d.size)})
-    if not rows:
-        raise NotApplicable(f"no LM summary under {str(results)!r} (lm/ or real_scale/)")
     return rows
