@@ -203,7 +203,10 @@ STYLE = ("body{font-family:sans-serif;max-width:72em;margin:auto;padding:.5em 1e
          "img{max-width:100%;height:auto}.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%}"
          "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:.2em .4em;"
          "vertical-align:top}figure{margin:1em 0}figcaption{color:#666;font-size:85%}.cap{max-width:60em}"
-         "code{word-break:break-word}.scroll td{min-width:8em}" + scoreboard.STYLE)
+         "code{word-break:break-word}.scroll td{min-width:8em}"
+         # a phone: long cells get room to be read across (the table scrolls sideways), ids may break anywhere
+         "@media (max-width:600px){.scroll td{min-width:15em}.scroll td:first-child{min-width:6em;"
+         "word-break:break-all}}" + scoreboard.STYLE)
 
 
 def build_report(results: str | Path, out: str | Path) -> dict:
