@@ -1,5 +1,5 @@
 """`python -m paper_figures report | docs | findings | fig1 | fig2 | fig3 | fig4 | fig5 | table1 | mitigation |
-theory | theory_corpus | simulations | languages`.
+theory | theory_corpus | simulations | simulation_grid | languages`.
 
 Every command reads result files only (`--results`, default results/) and writes into `--out`. A missing or
 malformed result file exits with status 2 and one line on stderr naming the file.

@@ -16,7 +16,7 @@ from pathlib import Path
 from plumbing.atomic import atomic_write_text
 from plumbing.errors import InputError
 
-from . import theory_draw as theory_figures
+from . import theory_draw
 from .common import need, read_json
 
 NAME = "theory_verdicts"
@@ -30,12 +30,12 @@ FIGURES = ("relu_loss_vs_count", "unconstrained_loss_vs_count", "average_vs_bala
 def _drawable(results: Path) -> list[str]:
     """The figures (names of FIGURES) with at least one of their tables in results/theory."""
     t = Path(results) / "theory"
-    return [n for n in FIGURES if any((t / table).is_file() for table in theory_figures.FIGURES[f"{n}.png"])]
+    return [n for n in FIGURES if any((t / table).is_file() for table in theory_draw.FIGURES[f"{n}.png"])]
 
 
 def inputs(results: Path) -> list[Path]:
     t = Path(results) / "theory"
-    tables = dict.fromkeys(table for n in _drawable(results) for table in theory_figures.FIGURES[f"{n}.png"])
+    tables = dict.fromkeys(table for n in _drawable(results) for table in theory_draw.FIGURES[f"{n}.png"])
     return [t / "report.json"] + [t / table for table in tables]
 
 
@@ -65,5 +65,5 @@ def verdict_table(results: Path) -> str:
 def make(results: Path, out: Path) -> list[Path]:
     table = verdict_table(results)
     names = [f"{n}.png" for n in _drawable(results)]
-    figs = theory_figures.redraw(Path(results) / "theory", out, prefix="theory_", names=names) if names else []
+    figs = theory_draw.redraw(Path(results) / "theory", out, prefix="theory_", names=names) if names else []
     return [atomic_write_text(Path(out) / f"{NAME}.md", table + "\n")] + figs

@@ -25,19 +25,32 @@ SOURCES = [("theory/average_vs_balanced__changes.csv", "ratio", True),
            ("lm/summary.csv", "low_freq_loss", True),
            ("lm/learning_speed.csv", "learning_speed", True),
            ("languages/languages.csv", "share_below_p95_mass", False),
-           ("real_scale/sw/reg/summary.csv", "balanced_loss", True)]
+           ("real_scale/sw/reg/summary.csv", "balanced_loss", True),
+           ("sim_vocab/per_class.csv.gz", "loss", True),
+           ("sim_vocab/path.csv", "max_abs_diff", True)]
 
 
 @pytest.fixture(scope="module")
 def intact(template, tmp_path_factory):  # noqa: F811
-    """The fixture results with a real-scale regime (a copy of the LM sweep) and their findings.json."""
+    """The fixture results with a real-scale regime (a copy of the LM sweep), a vocabulary-scale run (the real
+    writer, `simulations scale`, at V = 12) and their findings.json."""
+    from simulations.scale import run_scale
+
     r = Path(shutil.copytree(template, tmp_path_factory.mktemp("evidence") / "results"))
     shutil.copytree(r / "lm", r / "real_scale" / "sw" / "reg", ignore=shutil.ignore_patterns("runs"))
+    run_scale("zipf", [1e-4, 1e-3], r / "sim_vocab", V=12, progress=lambda line: None)
     assert main(["findings", "--results", str(r), "--out", str(r.parent / "found")]) == 0
     return r
 
 
 def _break(path: Path, how: str, column: str) -> None:
+    if path.suffix == ".gz":  # a compressed table: broken through pandas
+        df = pd.read_csv(path)
+        df = {"truncated": df.iloc[:-1], "duplicated": pd.concat([df, df.iloc[:1]]),
+              "nan": df.assign(**{column: [float("nan")] + list(df[column].iloc[1:])}),
+              "no column": df.drop(columns=[column])}[how]
+        df.to_csv(path, index=False, compression="gzip")
+        return
     lines = path.read_text().splitlines(keepends=True)
     if how == "truncated":
         path.write_text("".join(lines[:-1]))
@@ -61,11 +74,16 @@ def _refused(results: Path, out: Path, capsys, *extra) -> str:
     return err
 
 
-@pytest.mark.parametrize("name, column, promised", SOURCES)
-@pytest.mark.parametrize("how", ["truncated", "duplicated", "nan", "no column", "emptied folder"])
-def test_a_damaged_result_file_is_refused_naming_it(intact, tmp_path, capsys, name, column, promised, how):
-    if how == "truncated" and not promised:
-        pytest.skip("no configuration says how many rows this table holds (languages/ has no config.json)")
+# every damage for every file (a truncation only where a configuration promises the rows: languages/ has no
+# config.json), and every source folder emptied once
+CASES = [(name, column, how) for name, column, promised in SOURCES
+         for how in ("truncated", "duplicated", "nan", "no column") if promised or how != "truncated"]
+CASES += [(name, column, "emptied folder") for name, column, _ in
+          {str(Path(n).parent): (n, c, p) for n, c, p in reversed(SOURCES)}.values()]
+
+
+@pytest.mark.parametrize("name, column, how", CASES)
+def test_a_damaged_result_file_is_refused_naming_it(intact, tmp_path, capsys, name, column, how):
     r = Path(shutil.copytree(intact, tmp_path / "results"))
     path = r / name
     if how == "emptied folder":
