@@ -1,5 +1,5 @@
 """`python -m paper_figures report | docs | findings | fig1 | fig2 | fig3 | fig4 | fig5 | table1 | mitigation |
-theory | theory_corpus | simulations | languages`.
+theory | theory_corpus | simulations | simulation_grid | languages`.
 
 Every command reads result files only (`--results`, default results/) and writes into `--out`. A missing or
 malformed result file exits with status 2 and one line on stderr naming the file.
@@ -31,6 +31,9 @@ def main(argv=None) -> int:
                                                             "lm_gpu/, lm_stats/ (default: results)")
         p.add_argument("--out", default={"docs": "docs", "findings": None}.get(name, "results/report"),
                        help="output folder (default: %(default)s)")
+        if name == "findings":
+            p.add_argument("--previous", default=None, help="an earlier findings.json (e.g. docs/findings.json): "
+                                                             "each of its findings must be found again")
     args = ap.parse_args(argv)
     return run_cli(lambda: _dispatch(args))
 
@@ -50,7 +53,8 @@ def _dispatch(args) -> None:
         from . import findings
         from .docs import make as docs
 
-        maker = {"docs": docs, "findings": findings.write}.get(args.command) or FIGURES[args.command].make
+        maker = {"docs": docs, "findings": lambda r, o: findings.write(r, o, args.previous and Path(args.previous))
+                 }.get(args.command) or FIGURES[args.command].make
         with output_folder(out):
             written = maker(results, out)
         for p in written:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import lm_inputs, save
-from .findings import CHANGE_METRICS, changes
+from .findings import LOSSES, changes
 
 NAME = "fig_changes"
 CAPTION = ("Changes under weight decay — each loss at lambda minus its value at lambda 0, mean over seeds with the "
@@ -29,19 +29,19 @@ def make(results: Path, out: Path) -> list[Path]:
     rows = [r for r in changes(Path(results)) if r["against"] == "lambda 0"]
     sources = list(dict.fromkeys(r["source"] for r in rows))
     fig, axes = plt.subplots(len(sources), 2, figsize=(12, 3.2 * len(sources)), squeeze=False)
-    width = 0.8 / len(CHANGE_METRICS)
+    width = 0.8 / len(LOSSES)
     for i, source in enumerate(sources):
         for j, split in enumerate(("train", "heldout")):
             ax = axes[i][j]
             part = [r for r in rows if r["source"] == source and r["split"] == split]
             groups = list(dict.fromkeys((r["decay_mode"], r["lambda"]) for r in part))
-            for k, metric in enumerate(CHANGE_METRICS):
+            for k, metric in enumerate(LOSSES):
                 cells = [next(r for r in part if (r["decay_mode"], r["lambda"]) == g and r["metric"] == metric)
                          for g in groups]
                 mean = np.array([c["change"] for c in cells], float)
                 err = np.array([[c["change"] - c["low"], c["high"] - c["change"]] if c["low"] is not None
                                 else [np.nan, np.nan] for c in cells], float).T
-                x = np.arange(len(groups)) + (k - (len(CHANGE_METRICS) - 1) / 2) * width
+                x = np.arange(len(groups)) + (k - (len(LOSSES) - 1) / 2) * width
                 ax.bar(x, mean, width, color=COLOURS[metric], label=metric.replace("_", " "))
                 ax.errorbar(x, mean, yerr=np.nan_to_num(err), fmt="none", ecolor="k", capsize=2, lw=0.8)
             ax.axhline(0, color="k", lw=0.6)

@@ -21,7 +21,7 @@ from plumbing.errors import InputError
 from plumbing.schemas import SIM_MITIGATION
 
 from .common import lm_dirs, lm_summary, read_csv, save
-from .findings import paired_by_seed, t_interval
+from .findings.stats import paired_by_seed, t_interval
 
 NAME = "fig_mitigation"
 CAPTION = ("Mitigations — change of each loss from no weight decay to the largest lambda, per decay mode "

@@ -1,13 +1,13 @@
-"""Theory: per-class loss against n_k, theory vs numerics. REDRAWS the figures of `python -m theory verify`
-from the tables it saved (theory/*.csv), with its own drawing code (theory.verification.figures), into the output folder
-as theory_<name>.png, and writes the verdict table of its report as Markdown.
+"""Theory: per-class loss against n_k, theory vs numerics. Draws the figures of `python -m theory verify` from
+the tables it saved (theory/*.csv) with paper_figures.theory_draw, into the output folder as theory_<name>.png,
+and writes the verdict table of its report as Markdown.
 
 Data: theory/report.json ({"meta": ..., "claims": [{"id", "claim", "verdict", "explanation", ...}]}) and the
-tables theory.verification.figures.FIGURES names for each figure (per_class_loss.csv, lambda_sweep.csv, sensitivity.csv,
+tables paper_figures.theory_draw.FIGURES names for each figure (per_class_loss.csv, lambda_sweep.csv, sensitivity.csv,
 relu_closed_form__lbfgs_per_class.csv, unconstrained_optimum__lbfgs_per_class.csv,
 proposition_as_stated__implied_M.csv). A figure is drawn when its tables are there and left out when none
 is (a folder from before the tables existed); a partial or malformed set is an InputError naming the file.
-The PNGs in theory/ are never read."""
+"""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from plumbing.atomic import atomic_write_text
 from plumbing.errors import InputError
-from theory.verification import figures as theory_figures
 
+from . import theory_draw
 from .common import need, read_json
 
 NAME = "theory_verdicts"
@@ -30,12 +30,12 @@ FIGURES = ("relu_loss_vs_count", "unconstrained_loss_vs_count", "average_vs_bala
 def _drawable(results: Path) -> list[str]:
     """The figures (names of FIGURES) with at least one of their tables in results/theory."""
     t = Path(results) / "theory"
-    return [n for n in FIGURES if any((t / table).is_file() for table in theory_figures.FIGURES[f"{n}.png"])]
+    return [n for n in FIGURES if any((t / table).is_file() for table in theory_draw.FIGURES[f"{n}.png"])]
 
 
 def inputs(results: Path) -> list[Path]:
     t = Path(results) / "theory"
-    tables = dict.fromkeys(table for n in _drawable(results) for table in theory_figures.FIGURES[f"{n}.png"])
+    tables = dict.fromkeys(table for n in _drawable(results) for table in theory_draw.FIGURES[f"{n}.png"])
     return [t / "report.json"] + [t / table for table in tables]
 
 
@@ -65,5 +65,5 @@ def verdict_table(results: Path) -> str:
 def make(results: Path, out: Path) -> list[Path]:
     table = verdict_table(results)
     names = [f"{n}.png" for n in _drawable(results)]
-    figs = theory_figures.redraw(Path(results) / "theory", out, prefix="theory_", names=names) if names else []
+    figs = theory_draw.redraw(Path(results) / "theory", out, prefix="theory_", names=names) if names else []
     return [atomic_write_text(Path(out) / f"{NAME}.md", table + "\n")] + figs

@@ -1,4 +1,4 @@
-"""`python -m simulations run | mitigation | languages | figures | bench`.
+"""`python -m simulations run | mitigation | languages | scale | bench` (tables only; figures: paper_figures).
 
 Contract (other tools read it): `run --out DIR` writes DIR/summary.csv with one row per (model, optimizer,
 lambda, seed) with the columns of plumbing.schemas.SIM_SUMMARY, among them model, optimizer, lambda, seed,
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     ap = ArgumentParser(prog="python -m simulations", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="train the model x optimizer x lambda x seed grid; write results and figures")
+    p = sub.add_parser("run", help="train the model x optimizer x lambda x seed grid; write its tables")
     p.add_argument("--config", default="quick", help="preset (quick, full) or a .toml/.json file of SimConfig keys")
     p.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -54,9 +54,6 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("languages", help="low-frequency share of the vocabulary per wordfreq language")
     p.add_argument("--out", required=True, help="output folder")
-
-    p = sub.add_parser("figures", help="redraw the figures of a finished `run` folder from its files")
-    p.add_argument("--out", required=True, help="the run's output folder")
 
     p = sub.add_parser("scale", help="the UFM at a vocabulary's counts (zipf, or a corpus's 32,000 tokens) trained along "
                                      "a lambda path on --device against the certified theory (theory stage first, "
@@ -86,18 +83,16 @@ def main(argv=None) -> int:
 def _dispatch(args) -> None:
     if args.command == "run":
         from .config import load_config
-        from .figures import all_figures
         from .run import run_grid
 
         cfg, device = load_config(args.config), check_device("--device", args.device)
         _set_threads(args)
         with output_folder(args.out, owns_config=True):
             summary = run_grid(cfg, args.out, device, progress=not args.no_progress)
-            all_figures(args.out)
         print(summary.groupby(["model", "optimizer"], sort=False).agg(
             max_abs_diff_to_theory=("max_abs_diff_to_theory", "max"), converged=("converged", "sum"),
             runs=("converged", "size")).to_string())
-        print(f"wrote {args.out}/summary.csv and figures")
+        print(f"wrote the tables of {args.out} (figures: python -m paper_figures report)")
     elif args.command == "mitigation":
         from .config import load_config
         from .mitigation import run_mitigation
@@ -114,11 +109,6 @@ def _dispatch(args) -> None:
         with output_folder(args.out):
             table = write_languages(args.out)
         print(table.to_string(index=False))
-    elif args.command == "figures":
-        from .figures import all_figures
-
-        for path in all_figures(args.out):
-            print(path)
     elif args.command == "scale":
         from .frequencies import class_counts
         from .scale import check_lambdas, run_scale

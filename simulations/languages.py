@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from plumbing.atomic import atomic_write_text, save_figure
+from plumbing.atomic import atomic_write_text
 from plumbing.errors import InputError
 from plumbing.schemas import LANGUAGES, frame
 from theory.ufm.metrics import classes_for_mass, low_frequency_mask
@@ -27,7 +27,6 @@ from .frequencies import available_languages, wordfreq_counts
 COLUMNS = LANGUAGES.columns  # language, vocab_size, share_below_p95_mass, share_below_p99_count
 MASS = 0.95
 PERCENTILE = 99.0
-PAPER_SHARE = 0.85
 
 
 def mass_prefix_size(counts: np.ndarray, mass: float = MASS) -> int:
@@ -63,35 +62,12 @@ def languages_table(languages=None, progress: bool = True) -> pd.DataFrame:
     return frame(LANGUAGES, rows).astype({"vocab_size": "int64"})
 
 
-def _figure(table: pd.DataFrame):
-    from matplotlib.figure import Figure
-
-    t = table.sort_values(["share_below_p95_mass", "share_below_p99_count", "language"]).reset_index(drop=True)
-    y = np.arange(len(t), dtype=np.float64)
-    fig = Figure(figsize=(7.0, max(3.0, 0.26 * len(t) + 1.8)), layout="constrained")
-    ax = fig.add_subplot()
-    ax.barh(y - 0.2, t["share_below_p95_mass"], height=0.4, color="tab:blue",
-            label="outside the top 95% of the mass")
-    ax.barh(y + 0.2, t["share_below_p99_count"], height=0.4, color="tab:orange",
-            label="count below the P99 count")
-    ax.axvline(PAPER_SHARE, color="k", linestyle="--", linewidth=1.0, label="paper: ~0.85 (one tokenizer)")
-    ax.set_yticks(y, t["language"])
-    ax.set_ylim(-0.7, len(t) - 0.3)
-    ax.set_xlim(0.0, 1.0)
-    ax.set_xlabel("share of the vocabulary (wordfreq 'best' word list)")
-    ax.set_title("Rare-word share of the vocabulary, per language")
-    fig.legend(loc="outside lower center", ncol=2, fontsize=8)
-    return fig
-
-
 def write_languages(out_dir: str | os.PathLike, languages=None, progress: bool = True) -> pd.DataFrame:
-    """Compute languages_table(languages), then write out_dir/languages.csv and the bar chart
-    out_dir/languages.png and .pdf, each atomically (temp file in out_dir, then rename)."""
+    """Compute languages_table(languages), then write out_dir/languages.csv atomically (the bar chart is
+    paper_figures' sim_languages)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"out_dir must be a folder, got the file {str(out)!r}")
     table = languages_table(languages, progress=progress)
-    fig = _figure(table)  # everything is computed before the first file is written
     atomic_write_text(out / "languages.csv", table.to_csv(index=False))
-    save_figure(fig, out, "languages", dpi=120)
     return table

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from paper_figures import findings
+from paper_figures.findings import render
+from paper_figures.findings import stats as fstats
 from paper_figures.docs import FINDINGS_END, FINDINGS_START, readme_section
 from plumbing.atomic import atomic_write_csv
 from plumbing.errors import InputError
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @given(st.lists(st.floats(-100, 100), min_size=2, max_size=12))
 def test_t_interval_is_the_textbook_interval_of_the_mean(values):
     d = np.array(values)
-    m, lo, hi = findings.t_interval(d)
+    m, lo, hi = fstats.t_interval(d)
     assert m == pytest.approx(d.mean())
     sem = d.std(ddof=1) / math.sqrt(d.size)
     if sem > 0:
@@ -39,21 +41,21 @@ def test_t_interval_is_the_textbook_interval_of_the_mean(values):
 
 
 def test_one_value_has_no_interval_and_is_not_resolved():
-    assert findings.t_interval(np.array([0.3]))[1:] == (None, None)
-    assert findings.seed_verdict(None, None) == "not resolved"
+    assert fstats.t_interval(np.array([0.3]))[1:] == (None, None)
+    assert fstats.seed_verdict(None, None) == "not resolved"
 
 
 @pytest.mark.parametrize("low, high, sign, verdict", [
     (0.1, 0.3, 1, "resolved"), (-0.3, -0.1, 1, "contradicts the paper"), (-0.1, 0.2, 1, "not resolved"),
     (-0.3, -0.1, -1, "resolved"), (0.1, 0.3, -1, "contradicts the paper")])
 def test_seed_verdict_follows_the_side_of_zero_the_interval_lies_on(low, high, sign, verdict):
-    assert findings.seed_verdict(low, high, sign) == verdict
+    assert fstats.seed_verdict(low, high, sign) == verdict
 
 
 def test_exact_verdict_needs_every_row():
-    assert findings.exact_verdict([True, True]) == "resolved"
-    assert findings.exact_verdict([False, False]) == "contradicts the paper"
-    assert findings.exact_verdict([True, False]) == "not resolved"
+    assert fstats.exact_verdict([True, True]) == "resolved"
+    assert fstats.exact_verdict([False, False]) == "contradicts the paper"
+    assert fstats.exact_verdict([True, False]) == "not resolved"
 
 
 def _lm_summary(folder: Path, low_change: list[float]):
@@ -69,6 +71,14 @@ def _lm_summary(folder: Path, low_change: list[float]):
                             "low_freq_loss": 7.0 + (change if lam else 0.0)})
                 rows.append(row)
     atomic_write_csv(frame(LM_SUMMARY, rows), folder / "lm" / "summary.csv")
+    _config(folder / "lm", lambdas=[0.0, 2.0], seeds=list(range(len(low_change))), decay_modes=["no-norm-bias"])
+    _speeds(folder, ("no-norm-bias",), tuple(range(len(low_change))), (0.0, 2.0))
+
+
+def _config(folder: Path, **cfg) -> None:
+    """folder/config.json as the experiments record it: {"config": {...}} (the rows the findings expect)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"config": cfg}))
 
 
 @pytest.mark.parametrize("changes, verdict", [
@@ -85,9 +95,13 @@ def test_the_lm_verdict_flips_with_the_measured_change(tmp_path, changes, verdic
 
 def test_missing_parts_are_listed_not_invented(tmp_path):
     _lm_summary(tmp_path, [0.1, 0.2, 0.15])
+    (tmp_path / "lm" / "learning_speed.csv").rename(tmp_path / "speeds")
+    with pytest.raises(InputError, match="learning_speed.csv"):  # a file missing from a sweep folder: an error
+        findings.compute(tmp_path)
+    (tmp_path / "speeds").rename(tmp_path / "lm" / "learning_speed.csv")
     data = findings.compute(tmp_path)
-    assert {"theory", "simulations", "learning_speed"} <= set(data["not_computed"])
-    assert all(f["verdict"] in findings.VERDICTS for f in data["findings"])
+    assert {"theory", "simulations", "sim_vocab", "real_scale"} <= set(data["not_computed"])
+    assert all(f["verdict"] in fstats.VERDICTS for f in data["findings"])
     assert "mitigation" in data["not_computed"]  # one decay mode: nothing to compare
     assert all((tmp_path / p).is_file() for f in data["findings"] for p in f["files"])
 
@@ -116,8 +130,7 @@ def test_the_readme_findings_are_the_committed_findings():
     assert FINDINGS_START in text and FINDINGS_END in text
     data = json.loads((ROOT / "docs" / "findings.json").read_text())
     assert readme_section(text) == findings.readme_block(data)
-    assert data["findings"] and all(f["verdict"] in findings.VERDICTS + findings.MITIGATION_VERDICTS
-                                    + findings.SIM_MITIGATION_VERDICTS
+    assert data["findings"] and all(f["verdict"] in fstats.VERDICTS + fstats.MITIGATION_VERDICTS
                                     for f in data["findings"])
 
 
@@ -136,12 +149,13 @@ def _mitigation_summary(folder: Path, penalty: float, heldout_change: float, uni
                             "balanced_loss": 8.0 + rise, "high_freq_loss": 3.0, "low_freq_loss": 7.0 + rise})
                 rows.append(row)
     atomic_write_csv(frame(LM_SUMMARY, rows), folder / "lm" / "summary.csv")
+    _config(folder / "lm", lambdas=[0.0, 2.0], seeds=[0, 1, 2], decay_modes=["uniform", "mit"])
 
 
 @pytest.mark.parametrize("uniform, penalty, heldout_change, verdict", [
-    (1.0, 0.1, -0.05, "removes the penalty and keeps the held-out benefit"), (1.0, 0.1, 0.3, "removes the penalty"),
-    (1.0, 0.9, -0.05, "keeps the held-out benefit"), (1.0, 0.9, 0.3, "neither"),
-    (-0.5, 0.1, -0.05, "no penalty to remove; keeps the held-out benefit"), (-0.5, 0.1, 0.3, "no penalty to remove")])
+    (1.0, 0.1, -0.05, "removes the penalty and keeps the held-out effect"), (1.0, 0.1, 0.3, "removes the penalty"),
+    (1.0, 0.9, -0.05, "keeps the held-out effect"), (1.0, 0.9, 0.3, "neither"),
+    (-0.5, 0.1, -0.05, "no penalty to remove; keeps the held-out effect"), (-0.5, 0.1, 0.3, "no penalty to remove")])
 def test_the_mitigation_verdict_flips_with_the_penalty_and_the_heldout_change(tmp_path, uniform, penalty,
                                                                               heldout_change, verdict):
     _mitigation_summary(tmp_path, penalty, heldout_change, uniform)
@@ -166,17 +180,19 @@ def test_one_seed_of_the_simulations_counts_only_where_the_runs_reached_the_cert
                     "convergence_criterion": "max_abs_diff_to_theory", "convergence_tol": 1e-3})
         rows.append(row)
     atomic_write_csv(frame(SIM_SUMMARY, rows), tmp_path / "simulations" / "summary.csv")
+    _config(tmp_path / "simulations", models=["ufm-unconstrained"], optimizers=["adam"], lambdas=[1e-4, 2e-3],
+            adamw_lambdas=[], seeds=[0])
     (f,) = findings.simulation_findings(tmp_path)
     assert f["verdict"] == verdict and f["effect"] == pytest.approx(change)
 
 
 @pytest.mark.parametrize("model, scheme_rise, held, verdict", [
-    ("mlp", 0.2, 0.0, "lifts the penalty and keeps the held-out effect"),
+    ("mlp", 0.2, 0.0, "removes the penalty and keeps the held-out effect"),
     ("mlp", 0.8, 0.0, "keeps the held-out effect"),
-    ("mlp", 0.2, 0.05, "lifts the penalty"),
+    ("mlp", 0.2, 0.05, "removes the penalty"),
     ("mlp", 0.8, 0.05, "neither"),
-    ("ufm-relu", 0.2, float("nan"), "lifts the penalty; held-out effect not computable"),
-    ("ufm-relu", 0.8, float("nan"), "does not lift the penalty; held-out effect not computable")])
+    ("ufm-relu", 0.2, float("nan"), "removes the penalty; held-out effect not computable"),
+    ("ufm-relu", 0.8, float("nan"), "does not remove the penalty; held-out effect not computable")])
 def test_the_simulation_mitigation_verdict_flips_with_the_penalty_and_the_heldout_change(tmp_path, model, scheme_rise,
                                                                                        held, verdict):
     """uniform decay raises the low-frequency (mass split) loss by 1.0 over lambda 0; the scheme by scheme_rise,
@@ -189,7 +205,7 @@ def test_the_simulation_mitigation_verdict_flips_with_the_penalty_and_the_heldou
 
 def test_the_simulation_mitigation_finding_says_when_decay_has_no_heldout_benefit_to_keep(tmp_path):
     f = _sim_mitigation_finding(tmp_path, "mlp", 0.2, 0.0, none_held=1.2)  # uniform decay: +0.3 held-out
-    assert f["verdict"] == "lifts the penalty and keeps the held-out effect"
+    assert f["verdict"] == "removes the penalty and keeps the held-out effect"
     assert "no held-out benefit to keep" in f["measure"] and f["heldout_uniform_vs_none"] == pytest.approx(0.3)
 
 
@@ -201,36 +217,50 @@ def _sim_mitigation_finding(folder: Path, model: str, scheme_rise: float, held: 
     for seed, noise in enumerate((0.01, -0.02, 0.015)):
         for scheme, rise in (("none", 0.0), ("uniform", 1.0), ("rows-capped", scheme_rise)):
             heldout = none_held if scheme == "none" else 1.5 + (held + noise / 10 if scheme == "rows-capped" else 0.0)
+            heldout = heldout if math.isfinite(held) else float("nan")  # the UFM: no held-out data at all
             rows.append({"model": model, "optimizer": "lbfgs", "scheme": scheme, "lambda": 0.0 if rise == 0 else
                          1e-3, "seed": seed, "average_loss": 1.0 + rise / 2, "balanced_loss": 2.0 + rise,
                          "low_freq_loss": 3.0 + rise, "high_freq_loss": 1.0,
                          "low_mass_loss": 3.0 + rise + noise * (rise > 0), "high_mass_loss": 1.0, "spread": rise,
                          "duality_gap": float("nan"), "heldout_average_loss": heldout})
     atomic_write_csv(frame(SIM_MITIGATION, rows), folder / "sim_mitigation" / SIM_MITIGATION.name)
+    _config(folder / "sim_mitigation", models=[model], mitigation_seeds=[0, 1, 2],
+            mitigation_schemes=["none", "uniform", "rows-capped"])
     (f,) = findings.sim_mitigation_findings(folder)
     return f
 
 
 def test_the_heldout_rule_accepts_an_interval_at_or_below_the_margin_or_one_that_holds_zero():
-    v = findings.sim_mitigation_verdict
-    assert v(0.1, 1.0, 0.005, 0.01) == "lifts the penalty and keeps the held-out effect"  # at the margin
-    assert v(0.1, 1.0, 0.005, 0.0101) == "lifts the penalty"  # just above it, 0 outside
-    assert v(0.1, 1.0, -0.5, 0.5) == "lifts the penalty and keeps the held-out effect"  # wide, holds 0
-    assert v(0.1, 1.0, None, None) == "lifts the penalty; held-out effect not computable"  # one seed / no data
+    def v(pen_hi, uniform, held_lo, held_hi, held=0.0, uniform_lo=0.5):
+        return fstats.mitigation_verdict(uniform, uniform_lo, pen_hi, held, held_lo, held_hi)
+
+    assert v(0.1, 1.0, 0.005, 0.01) == "removes the penalty and keeps the held-out effect"  # at the margin
+    assert v(0.1, 1.0, 0.005, 0.0101) == "removes the penalty"  # just above it, 0 outside
+    assert v(0.1, 1.0, -0.5, 0.5) == "removes the penalty and keeps the held-out effect"  # wide, holds 0
+    assert v(0.1, 1.0, None, None) == "removes the penalty"  # one seed: no interval, nothing kept
+    assert v(0.1, 1.0, None, None, held=float("nan")) == "removes the penalty; held-out effect not computable"
     assert v(0.5, 1.0, -0.1, 0.0) == "keeps the held-out effect"  # penalty 0.5 is not below half of 1.0
+    assert v(0.1, 1.0, -0.1, 0.0, uniform_lo=-0.1) == "no penalty to remove; keeps the held-out effect"
 
 
-def test_learning_speed_counts_each_token_once_when_several_decay_modes_share_lambda_zero(tmp_path):
+def _speeds(folder: Path, modes: tuple, seeds: tuple, lambdas: tuple) -> None:
+    """lm/learning_speed.csv: 30 tokens per run (speed rising with count, 3 negative)."""
     from plumbing.schemas import LM_LEARNING_SPEED
 
     rows = []
-    for mode in ("no-norm-bias", "freq-embed-out"):  # the sweep lists the shared lambda-0 run under both modes
-        for seed in (0, 1):
-            for tok in range(30):
-                rows.append({"decay_mode": mode, "lambda": 0.0, "seed": seed, "token_id": tok, "train_count": tok + 1,
-                             "pow3_bin": 0, "eval_count": 25, "measurable": True,
-                             "learning_speed": 0.01 * tok - (0.1 if tok < 3 else 0.0)})
-    atomic_write_csv(frame(LM_LEARNING_SPEED, rows), tmp_path / "lm" / LM_LEARNING_SPEED.name)
+    for mode in modes:  # the sweep lists the shared lambda-0 run under every mode
+        for lam in lambdas:
+            for seed in seeds:
+                for tok in range(30):
+                    rows.append({"decay_mode": mode, "lambda": lam, "seed": seed, "token_id": tok,
+                                 "train_count": tok + 1, "pow3_bin": 0, "eval_count": 25, "measurable": True,
+                                 "learning_speed": 0.01 * tok - (0.1 if tok < 3 else 0.0)})
+    atomic_write_csv(frame(LM_LEARNING_SPEED, rows), folder / "lm" / LM_LEARNING_SPEED.name)
+
+
+def test_learning_speed_counts_each_token_once_when_several_decay_modes_share_lambda_zero(tmp_path):
+    _speeds(tmp_path, ("no-norm-bias", "lazy-embed-out"), (0, 1), (0.0,))
+    _config(tmp_path / "lm", lambdas=[0.0], seeds=[0, 1], decay_modes=["no-norm-bias", "lazy-embed-out"])
     (f,) = findings.learning_speed_finding(tmp_path)
     assert f["tokens_per_seed"] == 30 and f["measurable_tokens_per_seed"] == 30 and f["n"] == 2
     assert f["share_negative_speed"] == pytest.approx(3 / 30)
@@ -240,7 +270,7 @@ def test_keeping_the_heldout_effect_allows_0_01_nats_above_uniform_and_no_more(t
     for change, keeps in ((0.005, True), (0.05, False)):
         _mitigation_summary(tmp_path, 0.1, change)
         (f,) = findings.mitigation_findings(tmp_path)
-        assert f["verdict"] == ("removes the penalty and keeps the held-out benefit" if keeps
+        assert f["verdict"] == ("removes the penalty and keeps the held-out effect" if keeps
                                 else "removes the penalty"), change
 
 
@@ -261,6 +291,7 @@ def _real_scale(results: Path, balanced_rise: float, average_rise: float, modes=
                                 "low_freq_loss": 0.08 + on * (balanced_rise + noise)})
                     rows.append(row)
     atomic_write_csv(frame(LM_SUMMARY, rows), results / "real_scale" / "sw" / "reg" / "summary.csv")
+    _config(results / "real_scale" / "sw" / "reg", lambdas=[0.0, 2.0], seeds=[0, 1, 2], decay_modes=list(modes))
 
 
 @pytest.mark.parametrize("balanced, average, verdict", [(0.1, 0.01, "resolved"), (0.01, 0.1, "contradicts the paper"),
@@ -286,20 +317,21 @@ def test_the_changes_table_pairs_by_seed_and_compares_each_mode_with_uniform_dec
     assert same["change"] == pytest.approx(0.0, abs=1e-12) and same["n_seeds"] == 3
     assert ("train", "uniform", "uniform at the same lambda", "balanced_loss") not in pick
     assert {r["source"] for r in rows} == {"rs_sw_reg"}
-    text = "\n".join(findings.changes_markdown(rows))
+    text = "\n".join(render.changes_markdown(rows))
     assert "| train | mit | 2 |" in text and "uniform at the same lambda" not in text
 
 
 def test_a_nan_in_one_seed_is_refused_not_dropped(tmp_path):
-    """One NaN among the seeds would drop that seed and widen the interval without a word: the source is listed
-    as not computed instead; no finite value at all stays 'not computable' (NaN, no interval)."""
+    """One NaN among the seeds would drop that seed and widen the interval without a word: it is an error naming
+    the file and the line; an interval over no values at all is NaN without an interval."""
     _lm_summary(tmp_path, [0.10, 0.12, 0.11])
     path = tmp_path / "lm" / "summary.csv"
     df = pd.read_csv(path)
     df.loc[(df["seed"] == 1) & (df["lambda"] == 2.0), "low_freq_loss"] = float("nan")
     df.to_csv(path, index=False)
-    data = findings.compute(tmp_path)
-    assert "NaN or infinite" in data["not_computed"]["lm"]
-    assert not any(f["id"].startswith("lm_train") for f in data["findings"])
-    m, lo, hi = findings.t_interval(np.array([np.nan, np.nan]))
+    with pytest.raises(InputError, match=r"summary.csv' line \d+: low_freq_loss is nan"):
+        findings.compute(tmp_path)
+    with pytest.raises(InputError, match="NaN or infinite"):
+        fstats.t_interval(np.array([0.1, np.nan]))
+    m, lo, hi = fstats.t_interval(np.array([]))
     assert math.isnan(m) and lo is None and hi is None

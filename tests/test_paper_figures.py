@@ -148,17 +148,21 @@ def test_every_figure_writes_its_files(built, name):
     assert all(p.is_file() for p in FIGURES[name].inputs(results))
 
 
-def test_fig1_has_one_row_per_lm_folder(built, results, tmp_path):
+def test_fig1_has_one_row_per_lm_sweep_of_the_findings(built, results, tmp_path):
     one = Image.open(_pngs(built[2]["made"]["fig1"])[0]).size
-    _lm_folder(results / "lm_gpu", np.random.default_rng(1), seeds=(0, 1, 2), vocab=400)
+    shutil.copytree(results / "lm", results / "real_scale" / "sw" / "reg")  # a real-scale regime: a second row
     (results / "lm_stats").mkdir()  # not a sweep: ignored
     two = Image.open(_pngs(fig1.make(results, tmp_path / "two"))[0]).size
     assert two[1] > 1.7 * one[1]
 
 
-def test_fig1_title_states_each_folders_group_sizes(results):
-    s = pd.read_csv(results / "lm" / "summary.csv")
-    assert fig1.group_sizes(results) == f"lm: {s['n_low'].iloc[0]:,} low / {s['n_high'].iloc[0]:,} high token ids"
+def test_fig1_draws_the_checked_changes_and_refuses_a_damaged_summary(results, tmp_path):
+    path = results / "lm" / "summary.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines + [lines[1]]))  # a duplicated run would pass for another seed
+    with pytest.raises(InputError, match="summary.csv' line .* repeats line 2"):
+        fig1.make(results, tmp_path / "fig")
+    assert not (tmp_path / "fig").exists()
 
 
 def test_fig5_states_negative_speed_shares_among_all_and_measurable_tokens(results, tmp_path):
@@ -240,10 +244,15 @@ def test_report_links_only_existing_files(built):
     assert {Path(x).name for x in links if x.endswith(".png")} == made_pngs
     md = (out / "report.md").read_text()
     assert "## Not made" not in md
-    assert md.index("## Theory verdicts") > md.index("## languages") and "**fails**" in md
+    # the first screen: scoreboard, then the headline figures, then the findings table and every other figure
+    assert md.index("## Scoreboard") < md.index("## fig1") < md.index("## mitigation\n") < md.index("## fig2")
+    assert md.index("## theory\n") < md.index("| relu_closed_form |") and "**fails**" in md
     assert "Made from `lm/summary.csv`, `lm/config.json`" in md and "tiny on toy" in md
     page = (out / "report.html").read_text()
     assert "<table>" in page and "<b>fails</b>" in page
+    # readable on a phone: the page scales to the screen, every table scrolls sideways in its own container
+    assert "name='viewport' content='width=device-width" in page and "img{max-width:100%" in page
+    assert page.count("<table") == page.count("<div class='scroll'><table")
 
 
 def test_report_lists_what_it_could_not_make(results, tmp_path, monkeypatch):
@@ -254,14 +263,14 @@ def test_report_lists_what_it_could_not_make(results, tmp_path, monkeypatch):
         raise InputError("skipped in this test")
 
     for name in ("changes", "fig1", "fig2", "fig3", "fig4", "fig5", "table1", "mitigation", "mitigation_simulations",
-                 "theory_corpus"):  # keep it quick
+                 "theory_corpus", "simulation_grid"):  # keep it quick
         monkeypatch.setitem(FIGURES, name, FIGURES[name]._replace(make=skipped))
     done = build_report(results, tmp_path / "r")
     assert set(done["made"]) == {"theory"}
     assert "summary.csv" in done["missing"]["simulations"]
     assert "languages.csv" in done["missing"]["languages"] and "share_below_p95_mass" in done["missing"]["languages"]
     md = (tmp_path / "r" / "report.md").read_text()
-    assert "## Not made" in md and "simulations/summary.csv" in md and "## Theory verdicts" in md
+    assert "## Not made" in md and "simulations/summary.csv" in md and "## theory\n" in md
     _check_links(tmp_path / "r")
 
 

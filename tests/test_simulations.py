@@ -319,17 +319,24 @@ def test_cli_bad_threads_exit_2_before_any_output(tmp_path, capsys, threads):
     assert torch.get_num_threads() == before
 
 
-def test_cli_run_writes_summary_and_figures(tmp_path):
+def test_cli_run_writes_the_tables_and_paper_figures_draws_them(tmp_path):
     f = tmp_path / "tiny.json"
     f.write_text(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()}))
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "simulations", "run", "--config", str(f), "--out", str(out),
                            "--no-progress"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    for name in ("summary.csv", "adamw_vs_l2.csv", "low_high_vs_strength.png", "average_vs_balanced.png",
-                 "theory_gap.png", "per_class_vs_frequency_l2.png", "per_class_vs_frequency_adamw.png",
-                 "learning_speed_adamw.png"):
-        assert (out / name).stat().st_size > 0, name
+    assert (out / "summary.csv").stat().st_size > 0 and (out / "adamw_vs_l2.csv").stat().st_size > 0
+    assert not list(out.glob("*.png"))  # simulations write tables; paper_figures draws
+    from paper_figures import sim_run_figs
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "simulations").symlink_to(out)
+    made = sim_run_figs.make(tmp_path / "results", tmp_path / "report")
+    for name in ("low_high_vs_strength", "average_vs_balanced", "theory_gap", "per_class_vs_frequency_l2",
+                 "per_class_vs_frequency_adamw", "learning_speed_adamw"):
+        assert (tmp_path / "report" / f"sim_{name}.png").stat().st_size > 0, name
+    assert all(p.is_file() for p in made)
 
 
 def test_mitigation_schemes_decay_the_output_rows_by_their_schedule_and_the_penalty_follows(tmp_path):

@@ -1,5 +1,5 @@
 """The verification report: a verdict for every claim, files that exist, tables pandas can read, and
-figures that are redrawn from those tables alone (by theory.verification.figures and by paper_figures)."""
+figures that paper_figures draws from those tables alone (theory itself draws nothing)."""
 
 import json
 import shutil
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from plumbing.errors import InputError
-from theory.verification import figures
+from paper_figures import theory_draw as figures
 from theory.verification.verify import VERDICTS
 
 CLAIMS = {"proposition_as_stated", "relu_closed_form", "unconstrained_optimum", "balanced_closed_form",
@@ -26,7 +26,7 @@ def report(theory_verify_dir):
     return theory_verify_dir
 
 
-def test_every_claim_has_a_verdict_and_its_figures_exist(report):
+def test_every_claim_has_a_verdict_and_names_figures_paper_figures_draws(report):
     data = json.loads((report / "report.json").read_text())
     claims = {c["id"]: c for c in data["claims"]}
     assert set(claims) == CLAIMS
@@ -35,11 +35,12 @@ def test_every_claim_has_a_verdict_and_its_figures_exist(report):
         assert c["verdict"] in VERDICTS and c["evidence"]
         assert list(c) == ["id", "claim", "check", "verdict", "rule", "explanation", "evidence", "figures"]
         assert c["rule"] and f"**Rule.** {c['rule']}." in md
-        for fig in c["figures"]:
-            assert (report / fig).stat().st_size > 10_000
+        for fig in c["figures"]:  # drawn from the folder's tables, not by theory
+            assert fig in figures.FIGURES and all((report / t).is_file() for t in figures.FIGURES[fig])
     for c in claims.values():
         assert f"## {c['id']}" in md and f"**Verdict: {c['verdict']}.**" in md
     assert not list(report.glob(".*.tmp"))  # no temp file left behind
+    assert not list(report.glob("*.png"))  # verify writes tables and the report only
 
 
 def test_the_verdicts_are_the_ones_the_evidence_supports(report):
@@ -106,15 +107,16 @@ def test_every_claim_saves_its_numbers_as_tables(report):
         assert sorted(lb["c"].unique()) == sorted(figures.SHOW) and (lb.groupby("c").size() == 30).all()
 
 
-def test_figures_are_redrawn_identically_from_the_folder_alone(report, tmp_path):
+def test_figures_are_drawn_identically_from_the_tables_alone(report, tmp_path):
     folder = tmp_path / "theory"
     folder.mkdir()
     for p in report.glob("*.csv"):
         shutil.copy(p, folder)
-    paths = figures.redraw(folder)
+    paths = figures.redraw(folder, tmp_path / "one")
     assert sorted(p.name for p in paths) == sorted(figures.FIGURES)
-    for p in paths:  # the very bytes verify wrote: its figures come from the saved tables only
-        assert p.read_bytes() == (report / p.name).read_bytes(), p.name
+    again = figures.redraw(folder, tmp_path / "two")
+    for p, q in zip(paths, again):  # the same tables give the same bytes: the figures come from the tables only
+        assert p.stat().st_size > 10_000 and p.read_bytes() == q.read_bytes(), p.name
 
 
 def test_paper_figures_redraws_the_theory_figures_from_the_tables(report, tmp_path):
@@ -123,14 +125,13 @@ def test_paper_figures_redraws_the_theory_figures_from_the_tables(report, tmp_pa
 
     results = tmp_path / "results"
     shutil.copytree(report, results / "theory")
-    for p in (results / "theory").glob("*.png"):
-        p.unlink()  # nothing to copy: the figures must be drawn
     out = tmp_path / "out"
     made = theory_figs.make(results, out)
     pngs = {p.name: p for p in made if p.suffix == ".png"}
     assert set(pngs) == {f"theory_{n}.png" for n in theory_figs.FIGURES}
+    drawn = {p.name: p for p in figures.redraw(results / "theory", tmp_path / "direct", prefix="theory_")}
     for name, p in pngs.items():
-        assert p.read_bytes() == (report / name.removeprefix("theory_")).read_bytes(), name
+        assert p.read_bytes() == drawn[name].read_bytes(), name
     assert all(p.is_file() for p in theory_figs.inputs(results))
     assert {p.name for p in theory_figs.inputs(results)} >= {"report.json", "per_class_loss.csv", "sensitivity.csv"}
     # change a table: the figure drawn from it changes, the others do not

@@ -2,7 +2,7 @@
 
 Each claim function returns a `Claim`: its verdict, the evidence shown in the report, and `tables`
 (file name -> tidy rows, one dict per row) holding EVERY number the verdict, the explanation and the
-figures use, so `theory.verification.figures` can redraw every figure from the saved CSV files alone. Claim tables are
+figures use, so `paper_figures.theory_draw` can draw every figure from the saved CSV files alone. Claim tables are
 named `<claim id>__<table>.csv`; the shared sweep writes per_class_loss.csv and lambda_sweep.csv.
 
 Weight decays are set as lambda = c / N (Problem.from_scale): the objective times N is
@@ -23,7 +23,6 @@ import numpy as np
 
 from ..ufm import symbolic
 from ..ufm.counts import zipf_counts
-from .figures import SHOW
 from ..ufm.nonconvex import spurious_minima
 from ..ufm.problem import MODELS, Problem
 from ..ufm.proposition import implied_M, proposition_loss, shift_response
@@ -39,6 +38,8 @@ ORDER = (RELU, UNC)  # row order of every table (relu first, as the report alway
 # iteration and tolerance criteria only (no wall-clock limit), so every verdict is the same on any machine
 SOLVE = {"tol": 1e-10, "max_iter": 200_000}
 SOLVE_TIGHT = {"tol": 1e-11, "max_iter": 200_000}
+
+SHOW = (0.05, 0.2, 0.5, 1.0, 1.5)  # the c = lambda N whose per-class tables feed the figures (zipf1-V30)
 
 
 @dataclass

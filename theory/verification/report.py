@@ -58,7 +58,8 @@ def markdown(claims: list, meta: dict) -> str:
                 out += [f"*{name}*", "", rows_md(ev)]
             else:
                 out += [f"*{name}*: `{ev}`", ""]
-        out += [f"![{f}]({f})" for f in c.figures]
+        if c.figures:  # drawn from this folder's tables by `python -m paper_figures theory` (theory draws nothing)
+            out += ["*Figures* (`python -m paper_figures theory`): " + ", ".join(f"`{f}`" for f in c.figures), ""]
     return "\n".join(out) + "\n"
 
 

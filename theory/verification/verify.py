@@ -3,9 +3,9 @@ the rule (thresholds included) by which the verdict follows from it.
 
 Writes DIR/report.md, DIR/report.json, the tidy tables of every claim (DIR/per_class_loss.csv,
 DIR/lambda_sweep.csv, DIR/sensitivity.csv and DIR/<claim id>__<table>.csv: every number a verdict or a
-figure uses) and the PNG figures, which `theory.verification.figures` draws from those tables alone. Everything is
-computed (figures included, from the CSV bytes about to be written) before anything is written, and each
-file is written atomically, so a failed run leaves no partial report.
+figure uses; the figures are drawn from those tables by `python -m paper_figures theory`). Everything is
+computed before anything is written, and each file is written atomically, so a failed run leaves no partial
+report.
 
 The claims live in `theory.verification.claims` (the optimum), `theory.verification.claims_trends` (how it moves), `theory.verification.claims_mitigation`
 (per-class decay) and `theory.verification.claims_bounded` (per-class decay bounded by uniform decay); weight decays
@@ -28,7 +28,6 @@ from plumbing.errors import InputError
 from . import claims_trends as trends
 from .claims_bounded import claims_bounded
 from .claims_mitigation import claims_mitigation
-from . import figures
 from .claims import (
     VERDICTS,
     claim_balanced,
@@ -57,22 +56,16 @@ def run_claims(with_cvxpy: bool) -> tuple[list, dict]:
     return claims, tables
 
 
-def build_report(with_cvxpy: bool | None = None) -> tuple[list, dict, dict, dict]:
-    """Run every check; return (claims, tables, figures, meta) without writing anything.
-
-    tables: {file name: rows}; figures: {file name: matplotlib figure}, drawn by `theory.verification.figures` from the
-    parsed CSV bytes of the tables (exactly what a later redraw from the folder reads)."""
+def build_report(with_cvxpy: bool | None = None) -> tuple[list, dict, dict]:
+    """Run every check; return (claims, tables, meta) without writing anything; tables: {file name: rows}."""
     if with_cvxpy is None:
         with_cvxpy = importlib.util.find_spec("cvxpy") is not None
     with threadpool_limits(limits=1, user_api="blas"):  # every matrix here is small
         t0 = time.perf_counter()
         claims, tables = run_claims(with_cvxpy)
-        parsed = {name: figures.parse_table(name, csv_bytes(tables[name]))
-                  for name in dict.fromkeys(t for need in figures.FIGURES.values() for t in need)}
-        figs = {name: figures.draw(name, parsed) for name in figures.FIGURES}
         meta = {"seconds": time.perf_counter() - t0, "python": platform.python_version(),
                 "numpy": np.__version__, "cvxpy_cross_check": with_cvxpy}
-    return claims, tables, figs, meta
+    return claims, tables, meta
 
 
 def write_report(out: str) -> dict:
@@ -80,11 +73,9 @@ def write_report(out: str) -> dict:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out must be a folder, got the file {str(out)!r}")
-    claims, tables, figs, meta = build_report()
+    claims, tables, meta = build_report()
     for name, rows in tables.items():
         atomic_write_bytes(out / name, csv_bytes(rows))
-    for name, fig in figs.items():
-        figures.save(fig, out / name)
     report = report_json(claims, meta)
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", markdown(claims, meta))

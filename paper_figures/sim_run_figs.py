@@ -1,4 +1,7 @@
-"""Figures of a simulation folder, made from its result files alone (rerun: `python -m simulations figures`)."""
+"""The simulation grid's own figures, drawn from results/simulations alone (summary.csv, per_class.csv.gz) into
+the report folder as sim_<name>.png: low/high loss and balanced / average against strength, the distance from
+the certified optimum, per-class loss against class count (L2 and AdamW) and the learning speed per class.
+(`python -m simulations run` writes tables only; this module is the report's `simulation_grid` entry.)"""
 
 from __future__ import annotations
 
@@ -15,9 +18,20 @@ from plumbing.results import read_result_csv  # noqa: E402
 from plumbing.schemas import SIM_PER_CLASS, SIM_SUMMARY, Schema  # noqa: E402
 
 
+PREFIX = "sim_"  # beside the other figures of the report folder
+CAPTION = ("Simulation grid — low- and high-frequency loss (mass split) and balanced / average loss against the "
+           "decay strength per model and optimizer, distance of the trained endpoint from the certified optimum, "
+           "per-class loss against class count (L2 and AdamW) and learning speed per class.")
+DIFFERS = "the paper runs no such simulation; these train its proposition's model on synthetic Zipf counts"
+
+
 def _read(folder: Path, schema: Schema) -> pd.DataFrame:
-    """folder/<schema.name> with every column of the schema (the figures read a folder that `run` just wrote)."""
+    """folder/<schema.name> with every column of the schema."""
     return read_result_csv(folder / schema.name, schema.columns, hint="run `python -m simulations run` first")
+
+
+def inputs(results: Path) -> list[Path]:
+    return [Path(results) / "simulations" / schema.name for schema in (SIM_SUMMARY, SIM_PER_CLASS)]
 
 
 L2_OPTIMIZERS = ("lbfgs", "adam", "gd")  # minimise the L2 objective of `theory`; preference order on ties
@@ -80,7 +94,7 @@ def per_class_panels(pc: pd.DataFrame, out: Path, choice: dict, y: str, ylabel: 
         ax.legend(fontsize=6, title="dots trained, lines theory" if theory else None, title_fontsize=6)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()  # without it a panel's y label runs into its left neighbour
-    return save_figure(fig, out, name)
+    return save_figure(fig, out, PREFIX + name)
 
 
 def per_class_vs_frequency(pc: pd.DataFrame, sm: pd.DataFrame, out: Path) -> list[Path]:
@@ -138,7 +152,7 @@ def average_vs_balanced(sm: pd.DataFrame, out: Path) -> list[Path]:
         _strength_axes(ax, model + _no_match_note(sm, model))
     fig.suptitle("Average loss hides what the class-balanced loss shows", fontsize=11)
     fig.tight_layout()
-    return save_figure(fig, out, "average_vs_balanced")
+    return save_figure(fig, out, PREFIX + "average_vs_balanced")
 
 
 def _strength_axes(ax, title: str, ylabel: str = "final training loss", fontsize: int = 9) -> None:
@@ -175,7 +189,7 @@ def low_high(sm: pd.DataFrame, out: Path) -> list[Path]:
             _strength_axes(ax, f"{model}: {label}" + _no_match_note(sm, model))
     fig.suptitle("Low- vs high-frequency loss against weight-decay strength", fontsize=11)
     fig.tight_layout()
-    return save_figure(fig, out, "low_high_vs_strength")
+    return save_figure(fig, out, PREFIX + "low_high_vs_strength")
 
 
 def theory_gap(sm: pd.DataFrame, out: Path) -> list[Path]:
@@ -200,14 +214,14 @@ def theory_gap(sm: pd.DataFrame, out: Path) -> list[Path]:
         _strength_axes(ax, model, "max_k |trained − certified optimum|", fontsize=10)
     fig.suptitle("Distance of the trained endpoint from the global minimum", fontsize=11)
     fig.tight_layout()
-    return save_figure(fig, out, "theory_gap")
+    return save_figure(fig, out, PREFIX + "theory_gap")
 
 
-def all_figures(out: str | Path) -> list[Path]:
-    """Every figure of a run folder, from its summary.csv and per_class.csv.gz (each read once)."""
-    out = Path(out)
-    sm = _read(out, SIM_SUMMARY)
-    pc = _read(out, SIM_PER_CLASS)
+def make(results: Path, out: Path) -> list[Path]:
+    """Every figure of results/simulations, from its summary.csv and per_class.csv.gz (each read once)."""
+    folder, out = Path(results) / "simulations", Path(out)
+    sm = _read(folder, SIM_SUMMARY)
+    pc = _read(folder, SIM_PER_CLASS)
     opts = list(dict.fromkeys(sm["optimizer"]))
     paths = low_high(sm, out) + average_vs_balanced(sm, out) + theory_gap(sm, out)
     paths += per_class_vs_frequency(pc, sm, out)

@@ -1,9 +1,9 @@
-"""The figures of `python -m theory verify`, drawn ONLY from its saved tables.
+"""The figures of the theory verification, drawn ONLY from the tables `python -m theory verify` saved.
 
-Every figure reads the CSV files that the claims wrote (FIGURES names them), parsed back from the bytes
-on disk (floats are written as repr and pandas' default parser reads them back exactly, so a redraw is
-byte-identical), and `redraw(folder, out)` remakes the figures from a results folder alone;
-`paper_figures.theory_figs` does that. Nothing here solves anything.
+Every figure reads the CSV files that the claims wrote (FIGURES names them; the claims name the figures their
+tables feed in report.json), and `redraw(folder, out)` draws them from a results folder alone, deterministically
+(the same tables give the same bytes); `paper_figures.theory_figs` puts them in the report. Nothing here solves
+anything, and theory itself draws nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from plumbing.atomic import atomic_savefig
 from plumbing.errors import InputError
 from plumbing.results import read_result_csv
 
-from ..ufm.problem import MODELS
+from theory.ufm.problem import MODELS
+from theory.verification.claims import SHOW  # the c = lambda N the claims tabulate for these figures
 
 UNC, RELU = MODELS
-SHOW = (0.05, 0.2, 0.5, 1.0, 1.5)  # the c = lambda N the figures show (zipf1-V30); the claims tabulate them
 
 PER_CLASS = ("model", "instance", "c", "class", "count", "loss")
 COLUMNS = {  # the columns each table must have for the figures
@@ -48,7 +48,7 @@ def _numeric(name: str) -> tuple:
 
 
 def parse_table(name: str, data: bytes, source: str | None = None):
-    """A table from the CSV bytes a verify run writes (the same parsing as `read_tables`)."""
+    """A table from CSV bytes (the same checks as `read_tables`)."""
     import pandas as pd
 
     try:
@@ -186,7 +186,7 @@ def draw(name: str, tables: dict):
 
 
 def save(fig, path: str | os.PathLike) -> Path:
-    """Write a figure as the verify report does (PNG, dpi 120, tight), atomically; then close it."""
+    """Write a figure (PNG, dpi 120, tight), atomically; then close it."""
     import matplotlib.pyplot as plt
 
     try:
@@ -195,13 +195,12 @@ def save(fig, path: str | os.PathLike) -> Path:
         plt.close(fig)
 
 
-def redraw(folder: str | os.PathLike, out: str | os.PathLike | None = None, prefix: str = "",
-           names=None) -> list[Path]:
-    """Redraw the figures `names` (default: all of FIGURES) from the tables in `folder` alone; write them
-    as out/<prefix><name> (out defaults to folder). A missing or malformed table raises InputError."""
+def redraw(folder: str | os.PathLike, out: str | os.PathLike, prefix: str = "", names=None) -> list[Path]:
+    """Draw the figures `names` (default: all of FIGURES) from the tables in `folder` alone; write them as
+    out/<prefix><name>. A missing or malformed table raises InputError."""
     names = list(FIGURES) if names is None else list(names)
     needed = list(dict.fromkeys(t for n in names for t in FIGURES[n]))
     tables = read_tables(folder, needed)
     figs = {n: draw(n, tables) for n in names}  # every figure drawn before the first is written
-    out = Path(folder if out is None else out)
+    out = Path(out)
     return [save(fig, out / f"{prefix}{n}") for n, fig in figs.items()]
