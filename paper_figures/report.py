@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple
 from plumbing.atomic import atomic_write_text
 from plumbing.errors import InputError
 
-from . import fig1, fig2, fig3, fig4, fig5, fig_changes, fig_mitigation, scoreboard, sim_figs, sim_run_figs, table1, \
+from . import fig1, fig2, fig3, fig4, fig5, fig_mitigation, scoreboard, sim_figs, sim_run_figs, table1, \
     theory_corpus, theory_figs
 from .common import PAPER, lm_dirs, lm_label, lm_runs, read_json
 
@@ -48,7 +48,6 @@ FIGURES = {
     "fig1": Figure(fig1.make, fig1.inputs, fig1.CAPTION, fig1.DIFFERS, _all_lm_runs, headline=True),
     "mitigation": Figure(fig_mitigation.make, fig_mitigation.inputs, fig_mitigation.CAPTION, fig_mitigation.DIFFERS,
                          _all_lm_runs, headline=True),
-    "changes": Figure(fig_changes.make, fig_changes.inputs, fig_changes.CAPTION, fig_changes.DIFFERS, _all_lm_runs),
     "fig2": Figure(fig2.make, fig2.inputs, fig2.CAPTION, fig2.DIFFERS, _first_lm_runs),
     "fig3": Figure(fig3.make, fig3.inputs, fig3.CAPTION, fig3.DIFFERS, _first_lm_runs),
     "fig4": Figure(fig4.make, fig4.inputs, fig4.CAPTION, fig4.DIFFERS, _all_lm_runs),

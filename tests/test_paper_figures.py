@@ -262,7 +262,7 @@ def test_report_lists_what_it_could_not_make(results, tmp_path, monkeypatch):
     def skipped(results, out):
         raise InputError("skipped in this test")
 
-    for name in ("changes", "fig1", "fig2", "fig3", "fig4", "fig5", "table1", "mitigation", "mitigation_simulations",
+    for name in ("fig1", "fig2", "fig3", "fig4", "fig5", "table1", "mitigation", "mitigation_simulations",
                  "theory_corpus", "simulation_grid"):  # keep it quick
         monkeypatch.setitem(FIGURES, name, FIGURES[name]._replace(make=skipped))
     done = build_report(results, tmp_path / "r")
@@ -279,7 +279,7 @@ def test_report_without_lm_lists_the_lm_figures_as_not_made(results, tmp_path):
 
     shutil.rmtree(results / "lm")
     done = build_report(results, tmp_path / "r")
-    assert {"changes", "fig1", "fig2", "fig3", "fig4", "fig5", "table1", "mitigation"} <= set(done["missing"])
+    assert {"fig1", "fig2", "fig3", "fig4", "fig5", "table1", "mitigation"} <= set(done["missing"])
     assert all("lm/summary.csv" in v for k, v in done["missing"].items() if k.startswith("fig"))
     assert {"theory", "simulations", "languages"} <= set(done["made"])
 
@@ -357,7 +357,7 @@ def test_docs_writes_small_headline_pngs_the_findings_and_the_readme_list(built,
     readme.write_text(f"# x\n\n{docs.FINDINGS_START}\n- old line\n{docs.FINDINGS_END}\n\nkept\n")
     paths = docs.make(built[0], tmp_path / "docs", width=400)
     pngs = [p for p in paths if p.suffix == ".png"]
-    assert len(pngs) == len(docs.HEADLINE) == 6 and all(max(Image.open(p).size) <= 400 for p in pngs)
+    assert len(pngs) == len(docs.HEADLINE) == 5 and all(max(Image.open(p).size) <= 400 for p in pngs)
     data = json.loads((tmp_path / "docs" / "findings.json").read_text())
     text = readme.read_text()
     assert docs.readme_section(text) == findings.readme_block(data) and "old line" not in text
