@@ -36,6 +36,7 @@ from scipy.special import logsumexp, xlogy
 from threadpoolctl import threadpool_limits
 
 from plumbing.errors import InputError
+from plumbing.validate import check_real
 
 from .lbfgs import lbfgs
 from .problem import Problem
@@ -453,8 +454,9 @@ def solve_unconstrained(problem: Problem, tol: float = 1e-9, max_iter: int = 200
     L-BFGS starts instead of its step from 0 (needs warm_start); InputError for other counts.
     """
     problem.require_d_at_least_v("the convex reformulation of the unconstrained model")
-    if not tol > 0:
-        raise InputError(f"tol must be > 0, got {tol!r}")
+    tol = check_real("tol", tol, 0.0, low_open=True)
+    if time_limit is not None:
+        time_limit = check_real("time_limit (seconds)", time_limit, 0.0, low_open=True)
     if start is not None and not np.array_equal(start.problem.counts, problem.counts):
         raise InputError("start must be a solution for the same counts as the problem")
     # BLAS threads on the g x g matrices: measured on 2 shared cores (OpenBLAS), a 600 x 600 SVD takes
