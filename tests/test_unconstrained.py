@@ -10,7 +10,10 @@ from plumbing.errors import InputError
 from theory.ufm.problem import Problem
 from theory.ufm.relu import relu_closed_form
 from theory.ufm.balanced import balanced_closed_form, balanced_collapse_mu
-from theory.ufm.unconstrained import Groups, certify_full, solve_unconstrained
+from theory.ufm.dual import certify_full, certify_point
+from theory.ufm.reduced import Groups, Reduced
+from theory.ufm.unconstrained import solve_unconstrained
+from theory.ufm.warm_start import lbfgs_start
 
 
 def _p(counts, c):
@@ -150,7 +153,7 @@ def _scaled_bound(red, pt):
 
     norm = max(np.linalg.norm(pt.grad_C, 2), np.max(np.abs(pt.grad_gamma), initial=0.0))
     s = min(1.0, red.p.mu / norm)
-    pi, pi_self = red._masses(s * pt.grad_C, s * pt.grad_gamma)
+    pi, pi_self = red.masses(s * pt.grad_C, s * pt.grad_gamma)
     q = np.where(red.count > 0, pi / np.maximum(red.count, 1.0), 0.0)
     return float(red.w @ (-xlogy(pi_self, pi_self) - (red.count * xlogy(q, q)).sum(axis=0)))
 
@@ -160,12 +163,10 @@ def _scaled_bound(red, pt):
 def test_dual_point_at_any_iterate_is_a_valid_bound_at_least_the_scaled_one(counts, c, iters):
     """Weak duality: the bound is <= F* <= the certified objective; and the best-of candidates is >= the
     scaled gradient's value (always one of them)."""
-    from theory.ufm.unconstrained import _lbfgs_start, _Reduced
-
     p = _p(counts, c)
-    red = _Reduced(p, Groups.of(p.counts))
-    C, gamma, _ = _lbfgs_start(red, max_iter=iters)
-    objective, bound, q_other, q_self, Cc, _ = red.certify(C, gamma)
+    red = Reduced(p, Groups.of(p.counts))
+    C, gamma, _ = lbfgs_start(red, max_iter=iters)
+    objective, bound, q_other, q_self, Cc, _ = certify_point(red, C, gamma)
     star = solve_unconstrained(p, tol=1e-10, time_limit=5)
     assert bound <= star.objective + 1e-12 and star.lower_bound <= objective + 1e-12
     assert bound >= _scaled_bound(red, red.evaluate(Cc, gamma)) - 1e-15
@@ -178,17 +179,15 @@ def test_dual_point_at_any_iterate_is_a_valid_bound_at_least_the_scaled_one(coun
 def test_gap_at_a_perturbed_optimum_is_second_order_in_the_perturbation(counts, c):
     """The polar dual point makes mu ||Y||_* - <Lambda, Y> vanish, leaving a gap quadratic in the distance
     to the optimum (10x closer: >= 30x smaller gap); the scaled gradient's gap is only linear (issue 28)."""
-    from theory.ufm.unconstrained import _Reduced
-
     p = _p(counts, c)
-    red = _Reduced(p, Groups.of(p.counts))
+    red = Reduced(p, Groups.of(p.counts))
     s = solve_unconstrained(p, tol=1e-13, time_limit=10)
     C = red.scale * s.A + np.diag(red.sqrt_n * s.B)
     gamma = red.sqrt_n * s.B
     E = np.random.default_rng(1).standard_normal(C.shape) * np.abs(C).max()
     gaps, scaled = [], []
     for eps in (1e-4, 1e-5):
-        objective, bound, *_ = red.certify(C + eps * E, gamma)
+        objective, bound, *_ = certify_point(red, C + eps * E, gamma)
         gaps.append(objective - bound)
         scaled.append(objective - _scaled_bound(red, red.evaluate(red.centred(C + eps * E), gamma)))
     assert gaps[1] <= gaps[0] / 30 and gaps[1] <= scaled[1] / 10
@@ -213,13 +212,11 @@ def test_a_start_for_other_counts_is_refused():
 
 def test_a_narrower_restart_keeps_the_certified_optimum():
     """Once the spectrum of C falls off, L-BFGS goes on with fewer columns; the optimum is still reached."""
-    from theory.ufm.unconstrained import _lbfgs_start, _Reduced
-
     counts = np.arange(1.0, 61.0) ** 2  # 60 distinct counts: g = 60; the optimum has rank 20
     p = _p(counts, 40.0)
-    red = _Reduced(p, Groups.of(p.counts))
+    red = Reduced(p, Groups.of(p.counts))
     lines = []
-    C, gamma, cert = _lbfgs_start(red, max_iter=5000, tol=1e-10, check_every=0.0, progress=lines.append)
+    C, gamma, cert = lbfgs_start(red, max_iter=5000, tol=1e-10, check_every=0.0, progress=lines.append)
     widths = {int(x.rsplit("width ", 1)[1]) for x in lines if "width" in x}
     assert widths and max(widths) < 0.7 * 60
     assert cert is not None and cert[0] - cert[1] <= 1e-10

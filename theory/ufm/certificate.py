@@ -4,7 +4,7 @@ The file holds the primal point in group form (Z = A[index, index] + diag(B[inde
 class k, index[k] = group of class k), the dual point in the same form (Q[i, j] = q_other[index[i],
 index[j]] for i != j, Q[j, j] = q_self[index[j]]: column j is a distribution over the V classes) and the
 objective and bound the solver claims. `certify` recomputes both from the arrays alone, in float64 with a
-log-sum-exp, by code that shares nothing with the solver (theory.ufm.unconstrained):
+log-sum-exp, by code that shares nothing with the solver (theory.ufm.unconstrained, theory.ufm.dual):
 
     objective = sum_k (n_k/N) CE(z_k, k) + mu ||Z D||_*,      D = diag(sqrt(n)), mu = sqrt(lambda_W lambda_H)
     bound     = sum_k (n_k/N) H(q'_k)                          (H = entropy)
@@ -14,7 +14,7 @@ global minimum whenever the columns of Q are distributions (checked: entries >= 
 1e-12 of 1); the shrink by t makes the spectral constraint hold exactly, whatever rounding the solver did.
 Up to `FULL_V` classes the full V x V matrices are built (full SVDs); beyond, the spectral quantities use
 the exact block split of a group-structured matrix (g x g block + one scalar per group, see the
-docstring of theory.ufm.unconstrained), after checking that the classes of each group have equal counts.
+docstring of theory.ufm.reduced), after checking that the classes of each group have equal counts.
 The gap is never clamped: a bound above the objective by more than 1e-12 relative is refused, and so is
 a file that claims a larger bound (or a smaller objective) than its arrays give, or a non-finite one, a file
 for other counts or lambdas than the command line's, a malformed group index, and a gap above the tolerance.

@@ -29,7 +29,8 @@ from plumbing.errors import InputError
 
 from ..ufm.counts import read_counts_file, zipf_counts
 from ..ufm.problem import Problem
-from ..ufm.unconstrained import certify_full, solve_unconstrained
+from ..ufm.dual import certify_full
+from ..ufm.unconstrained import solve_unconstrained
 
 C = 0.5
 TOL = 1e-8
