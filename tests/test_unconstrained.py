@@ -165,7 +165,8 @@ def test_dual_point_at_any_iterate_is_a_valid_bound_at_least_the_scaled_one(coun
     scaled gradient's value (always one of them)."""
     p = _p(counts, c)
     red = Reduced(p, Groups.of(p.counts))
-    C, gamma, _ = lbfgs_start(red, max_iter=iters)
+    C, gamma, _, used = lbfgs_start(red, max_iter=iters)
+    assert used <= iters
     objective, bound, q_other, q_self, Cc, _ = certify_point(red, C, gamma)
     star = solve_unconstrained(p, tol=1e-10, time_limit=5)
     assert bound <= star.objective + 1e-12 and star.lower_bound <= objective + 1e-12
@@ -216,9 +217,47 @@ def test_a_narrower_restart_keeps_the_certified_optimum():
     p = _p(counts, 40.0)
     red = Reduced(p, Groups.of(p.counts))
     lines = []
-    C, gamma, cert = lbfgs_start(red, max_iter=5000, tol=1e-10, check_every=0.0, progress=lines.append)
+    C, gamma, cert, used = lbfgs_start(red, max_iter=5000, tol=1e-10, check_every=0.0, progress=lines.append)
     widths = {int(x.rsplit("width ", 1)[1]) for x in lines if "width" in x}
     assert widths and max(widths) < 0.7 * 60
     assert cert is not None and cert[0] - cert[1] <= 1e-10
     cold = solve_unconstrained(p, tol=1e-10)
     assert abs(cert[0] - cold.objective) <= 1e-10 + cold.duality_gap
+
+
+def test_max_iter_bounds_all_phases_together():
+    """A narrower restart goes on with the iterations left, not with max_iter again; solve_unconstrained's
+    max_iter bounds L-BFGS and proximal-gradient iterations together."""
+    counts = np.arange(1.0, 61.0) ** 2  # as above: the optimum has rank 20, L-BFGS restarts narrower
+    p = _p(counts, 40.0)
+    red = Reduced(p, Groups.of(p.counts))
+    lines = []
+    *_, full = lbfgs_start(red, max_iter=5000, tol=1e-10, check_every=0.0, progress=lines.append)
+    first_phase = next(i for i, x in enumerate(lines) if "width" in x)  # one progress line per iteration
+    assert full == len(lines) and full > first_phase + 10
+    cap = (first_phase + full) // 2  # after the first restart, before the end
+    lines = []
+    *_, used = lbfgs_start(red, max_iter=cap, tol=1e-10, check_every=0.0, progress=lines.append)
+    assert any("width" in x for x in lines) and used == cap
+    for cap in (1, 7, 40):
+        s = solve_unconstrained(p, tol=1e-300, max_iter=cap)
+        assert s.iterations == cap and s.duality_gap > 1e-300
+
+
+def test_a_bound_above_the_objective_is_an_error_not_clipped(monkeypatch):
+    import dataclasses
+
+    from theory.ufm import unconstrained
+
+    p = _p(np.array([50.0, 20.0, 7.0, 3.0, 1.0]), 0.6)
+    s = solve_unconstrained(p, tol=1e-10)
+    assert dataclasses.replace(s, lower_bound=s.objective + 1e-15).duality_gap == pytest.approx(-1e-15, abs=1e-16)
+    real = unconstrained.certify_point
+
+    def too_high(red, C, gamma):  # a (wrong) bound 1e-9 above the objective
+        objective, bound, *rest = real(red, C, gamma)
+        return (objective, objective + 1e-9, *rest)
+
+    monkeypatch.setattr(unconstrained, "certify_point", too_high)
+    with pytest.raises(ArithmeticError, match="exceeds the objective"):
+        solve_unconstrained(p, tol=1e-10, warm_start=False)

@@ -145,11 +145,8 @@ def _convex(problem: Problem, model: str, o: _Options) -> SolverResult:
         arrays = {"Z": Z, **dict(zip(("W", "H"), factors_from_logits(problem, Z)))}
     info = {"iterations": s.iterations, "seconds": s.seconds, "groups": s.groups.g, "history": s.history,
             "solution": s}
-    # never clamped: a bound above the objective beyond rounding would mean a wrong certificate
-    if s.lower_bound > s.objective + 1e-12 * max(1.0, abs(s.objective)):
-        raise ArithmeticError(f"the dual bound {s.lower_bound!r} exceeds the objective {s.objective!r}: the "
-                              "certificate is wrong (a bug, please report it)")
-    return SolverResult(problem, model, s.per_class_loss, s.objective, min(s.lower_bound, s.objective),
+    # never clamped (solve_unconstrained refuses a bound above the objective beyond rounding)
+    return SolverResult(problem, model, s.per_class_loss, s.objective, s.lower_bound,
                         f"accelerated proximal gradient on the symmetry-reduced convex problem "
                         f"({s.groups.g} count groups), stopped on the Fenchel duality gap", arrays, info)
 

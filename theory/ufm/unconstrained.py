@@ -23,6 +23,8 @@ from .reduced import Groups, Reduced, prox
 from .warm_start import lbfgs_start
 
 THREADS_FROM_G = 2500  # use more than one BLAS thread only from this many count groups (see solve_unconstrained)
+LBFGS_MAX_ITER = 20_000  # at most this many of max_iter go to the L-BFGS warm start
+REL = 1e-12  # rounding allowance of a negative gap, relative to max(1, |objective|)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ class UnconstrainedSolution:
 
     @property
     def duality_gap(self) -> float:
-        return max(self.objective - self.lower_bound, 0.0)
+        """objective - lower_bound, with its sign: >= -REL max(1, |objective|) (rounding; larger is refused)."""
+        return self.objective - self.lower_bound
 
     def logits(self) -> np.ndarray:
         """The full V x V logit matrix Z (column k = logits of class k)."""
@@ -136,11 +139,11 @@ def _solve(problem: Problem, tol: float, max_iter: int, time_limit: float | None
         if start is not None and start.problem.mu > 0:  # (C, gamma) of the start: the split of `singular_values`
             gamma0 = np.where(red.has_gamma, red.sqrt_n * start.B, 0.0)
             init = (red.scale * start.A + np.diag(red.sqrt_n * start.B), gamma0)
-        C, gamma, cert = lbfgs_start(red, max_iter=20_000, deadline=deadline, progress=progress, tol=tol,
-                                      init=init, checks=checks)
+        C, gamma, cert, used = lbfgs_start(red, max_iter=min(LBFGS_MAX_ITER, max_iter), deadline=deadline,
+                                           progress=progress, tol=tol, init=init, checks=checks)
         gamma = np.where(red.has_gamma, gamma, 0.0)  # (already so: split zeroes them)
     else:
-        C, gamma, cert = np.zeros((g, g)), np.zeros(g), None
+        C, gamma, cert, used = np.zeros((g, g)), np.zeros(g), None, 0
     if cert is None:  # (else: the last L-BFGS check was at this point)
         cert = certify_point(red, C, gamma)
         checks.append((time.perf_counter(), cert[0] - cert[1]))
@@ -156,7 +159,7 @@ def _solve(problem: Problem, tol: float, max_iter: int, time_limit: float | None
     best = (*cert[:5], gamma)  # (objective, bound, q_other, q_self, C, gamma)
     history.append((0, primal - lower))
     it = 0
-    for it in range(1, max_iter + 1 if primal - lower > tol else 1):
+    for it in range(1, max_iter - used + 1 if primal - lower > tol else 1):
         # backtracking on the smooth part: accept L when f(x+) <= f(y) + <g, x+ - y> + L/2 ||x+ - y||^2
         while True:
             step = 1.0 / L
@@ -190,10 +193,13 @@ def _solve(problem: Problem, tol: float, max_iter: int, time_limit: float | None
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
     primal, lower, q_other, q_self, C, gamma = best
+    if lower > primal + REL * max(1.0, abs(primal)):  # never clamped: weak duality says this cannot be
+        raise ArithmeticError(f"the dual bound {lower!r} exceeds the objective {primal!r} beyond rounding: the "
+                              "certificate is wrong (a bug, please report it)")
     pt = red.evaluate(C, gamma)
     A, B = red.AB(C, gamma)
     per_class = pt.ce[groups.index]
-    return UnconstrainedSolution(problem, groups, A, B, per_class, primal, lower, it,
+    return UnconstrainedSolution(problem, groups, A, B, per_class, primal, lower, used + it,
                                  time.perf_counter() - t0, history, q_other, q_self,
                                  [(t - t0, gap) for t, gap in checks])
 

@@ -17,7 +17,7 @@ from .reduced import Reduced, prox
 
 
 def lbfgs_start(red: Reduced, max_iter: int, deadline: float = np.inf, progress=None,
-                 tol: float = 0.0, check_every: float = 1.0, init=None, checks: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 tol: float = 0.0, check_every: float = 1.0, init=None, checks: list | None = None) -> tuple:
     """Quasi-Newton warm start: L-BFGS on the factored reduced problem (smooth, no SVD per step).
 
     ||C||_* = min_{U V^T = C} (||U||^2 + ||V||^2)/2 and (m-1)|gamma| = min_{a b = gamma} (m-1)(a^2 + b^2)/2,
@@ -26,11 +26,12 @@ def lbfgs_start(red: Reduced, max_iter: int, deadline: float = np.inf, progress=
     first-order steps miss. It starts from `init` = (C, gamma) when given (a warm start), else from one
     proximal-gradient step from 0. Its end point is only a start: the certificate is always computed
     afterwards. Once a check finds the singular values of C fallen off (`_width`), L-BFGS restarts from
-    there on U, V of fewer columns (each such phase up to max_iter iterations).
+    there on U, V of fewer columns; max_iter bounds the iterations of all phases together.
     The duality gap is checked about every `check_every` seconds (Zipf N = 1e6, g = 597: a check costs
     ~0.5 s, an iteration ~0.07 s with theory.ufm.lbfgs; never more often than every 3 check costs), and L-BFGS
-    stops as soon as it is <= tol. Returns (C, gamma, certificate): `certify_point` at the end point when
-    the last check was there (the caller then need not repeat it), else None.
+    stops as soon as it is <= tol. Returns (C, gamma, certificate, iterations): `certify_point` at the end
+    point when the last check was there (the caller then need not repeat it), else None; the iterations of
+    all phases.
     """
     g, mu = red.gr.g, red.p.mu
     mult = red.mult
@@ -50,6 +51,7 @@ def lbfgs_start(red: Reduced, max_iter: int, deadline: float = np.inf, progress=
     next_check = [time.perf_counter() + check_every]
     cert = []  # [iterate, certify_point there] of the last check
     k = g  # columns of U and V
+    used = 0  # iterations of the phases before this one
     while True:
         # split symmetrically between the factors: C0 = (Us sqrt(s)) (Vt^T sqrt(s))^T, gamma = a b
         Us, s, Vt = np.linalg.svd(C0)
@@ -79,6 +81,7 @@ def lbfgs_start(red: Reduced, max_iter: int, deadline: float = np.inf, progress=
             return U @ Vf.T, np.where(red.has_gamma, a * b, 0.0)
 
         def stop(iteration, x, value):
+            phase_iterations[0] = iteration
             now = time.perf_counter()
             gap = None
             if tol > 0 and now >= next_check[0]:
@@ -95,11 +98,14 @@ def lbfgs_start(red: Reduced, max_iter: int, deadline: float = np.inf, progress=
                          + ("" if gap is None else f", gap {gap:.2e}") + ("" if k == g else f", width {k}"))
             return now > deadline or (gap is not None and gap <= tol) or bool(shrink)
 
-        x = lbfgs(fun, x0, max_iter, memory=10, stop=stop)
+        phase_iterations = [0]
+        x = lbfgs(fun, x0, max_iter - used, memory=10, stop=stop)
+        used += phase_iterations[0]
         last = cert[1] if cert and np.array_equal(cert[0], x) else None
-        if not shrink or (last is not None and last[0] - last[1] <= tol) or time.perf_counter() > deadline:
-            return (*split(x), last)
-        (C0, g0), k, noise = split(x), shrink[0], 1e-6  # restart, narrower (each phase up to max_iter)
+        if not shrink or (last is not None and last[0] - last[1] <= tol) or time.perf_counter() > deadline \
+                or used >= max_iter:
+            return (*split(x), last, used)
+        (C0, g0), k, noise = split(x), shrink[0], 1e-6  # restart, narrower, with the iterations left
 
 
 def _width(sv: np.ndarray, gap: float) -> int:
