@@ -261,3 +261,24 @@ def test_a_bound_above_the_objective_is_an_error_not_clipped(monkeypatch):
     monkeypatch.setattr(unconstrained, "certify_point", too_high)
     with pytest.raises(ArithmeticError, match="exceeds the objective"):
         solve_unconstrained(p, tol=1e-10, warm_start=False)
+
+
+@settings(max_examples=20, deadline=None)
+@given(counts_st, scale_st)
+def test_the_searched_first_step_is_no_worse_than_the_safe_one(counts, c):
+    """first_step keeps the 1/L step from 0 unless a longer one lowers F = f + mu (||C||_* + sum (m-1)|gamma|)."""
+    from theory.ufm.reduced import prox
+    from theory.ufm.warm_start import first_step
+
+    p = _p(counts, c)
+    red = Reduced(p, Groups.of(p.counts))
+    g = red.gr.g
+
+    def F(C, gamma):
+        return red.evaluate(C, gamma).f + p.mu * (np.linalg.svd(C, compute_uv=False).sum() + red.mult @ np.abs(gamma))
+
+    pt0 = red.evaluate(np.zeros((g, g)), np.zeros(g))
+    step = 2.0 * p.N
+    safe = F(*prox(-step * pt0.grad_C, -step * pt0.grad_gamma, step * p.mu))
+    searched = F(*first_step(red))
+    assert searched <= safe + 1e-12 * max(1.0, abs(safe))
