@@ -26,7 +26,8 @@ import torch
 
 from plumbing.atomic import atomic_write_csv, atomic_write_json
 from plumbing.config import claim_result_folder
-from plumbing.validate import parse_real_list
+from plumbing.errors import InputError
+from plumbing.validate import check_real, parse_real_list
 from plumbing.schemas import SIM_SCALE_OPTIMA, SIM_SCALE_PATH, SIM_SCALE_PER_CLASS, SIM_SCALE_THEORY, frame
 
 from .frequencies import class_counts
@@ -40,27 +41,20 @@ def run_scale(counts: str, lambdas, out: str | Path, device: str = "cpu", V: int
 
     counts: a counts file or a name simulations.frequencies.class_counts knows ("zipf" with V, ...)."""
     out = Path(out)
+    theory_tol = check_real("theory_tol", theory_tol, 0.0, low_open=True)
+    if theory_seconds is not None:
+        theory_seconds = check_real("--theory-seconds", theory_seconds, 0.0, low_open=True)
     name = Path(counts).name if Path(counts).is_file() else str(counts)
     counts = class_counts(str(counts), V)
     lambdas = sorted(float(x) for x in lambdas)
     config = {"counts": name, "V": int(counts.size), "counts_sha256": hashlib.sha256(counts.tobytes()).hexdigest(),
               "lambdas": lambdas, "tol": tol, "theory_tol": theory_tol}
     record = claim_result_folder(out, config)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "config.json", record)
-    if not (out / SIM_SCALE_THEORY.name).exists():
-        rows, per_class, sol = [], [], None
-        for lam in lambdas:  # increasing: each starts from the optimum before it
-            t0 = time.perf_counter()
-            sol = certified_optima(counts, [lam], tol=theory_tol, time_limit=theory_seconds, start=sol)[lam]
-            rank = sol.rank()
-            rows.append({"lambda": lam, "rank": rank, "width": width_for(rank, counts.size),
-                         "duality_gap": sol.duality_gap, "theory_seconds": time.perf_counter() - t0})
-            per_class.append(pd.DataFrame({"lambda": lam, "class": np.arange(counts.size), "count": counts,
-                                           "theory_loss": sol.per_class_loss}))
-            progress(f"theory lambda {lam:g}: rank {rank}, gap {sol.duality_gap:.1e}, {rows[-1]['theory_seconds']:.0f} s")
-        atomic_write_csv(frame(SIM_SCALE_OPTIMA, rows), out / SIM_SCALE_OPTIMA.name)
-        atomic_write_csv(frame(SIM_SCALE_THEORY, pd.concat(per_class, ignore_index=True)), out / SIM_SCALE_THEORY.name)
+    if not _certified_stage(out, lambdas, theory_tol):
+        optima, theory = _theory_stage(counts, lambdas, theory_tol, theory_seconds, progress)
+        atomic_write_csv(optima, out / SIM_SCALE_OPTIMA.name)
+        atomic_write_csv(theory, out / SIM_SCALE_THEORY.name)
+    atomic_write_json(out / "config.json", record)  # after the theory: a stage that failed leaves nothing
     if theory_only:
         return None
     optima = pd.read_csv(out / SIM_SCALE_OPTIMA.name)
@@ -86,6 +80,39 @@ def run_scale(counts: str, lambdas, out: str | Path, device: str = "cpu", V: int
     atomic_write_csv(frame(SIM_SCALE_PER_CLASS, per_class), out / SIM_SCALE_PER_CLASS.name)
     atomic_write_csv(table, out / SIM_SCALE_PATH.name)
     return table
+
+
+def _theory_stage(counts: np.ndarray, lambdas: list, theory_tol: float, theory_seconds: float | None,
+                  progress) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(optima, theory) tables of the certified optima, each solve started from the one before; InputError,
+    before anything is written, as soon as one optimum is not certified to theory_tol (its gap is larger)."""
+    rows, per_class, sol = [], [], None
+    for lam in lambdas:  # increasing: each starts from the optimum before it
+        t0 = time.perf_counter()
+        sol = certified_optima(counts, [lam], tol=theory_tol, time_limit=theory_seconds, start=sol)[lam]
+        if not sol.duality_gap <= theory_tol:
+            raise InputError(f"theory lambda {lam:g}: duality gap {sol.duality_gap:.2e} > {theory_tol:g} after "
+                             f"{time.perf_counter() - t0:.1f} s (--theory-seconds {theory_seconds}); not certified, "
+                             "nothing stored")
+        rank = sol.rank()
+        rows.append({"lambda": lam, "rank": rank, "width": width_for(rank, counts.size),
+                     "duality_gap": sol.duality_gap, "theory_seconds": time.perf_counter() - t0})
+        per_class.append(pd.DataFrame({"lambda": lam, "class": np.arange(counts.size), "count": counts,
+                                       "theory_loss": sol.per_class_loss}))
+        progress(f"theory lambda {lam:g}: rank {rank}, gap {sol.duality_gap:.1e}, {rows[-1]['theory_seconds']:.0f} s")
+    return frame(SIM_SCALE_OPTIMA, rows), frame(SIM_SCALE_THEORY, pd.concat(per_class, ignore_index=True))
+
+
+def _certified_stage(out: Path, lambdas: list, theory_tol: float) -> bool:
+    """Whether `out` holds a theory stage to reuse: both files, one optimum per lambda, each gap <= theory_tol
+    (an uncertified optimum an older version stored is solved again, never reused)."""
+    if not ((out / SIM_SCALE_OPTIMA.name).is_file() and (out / SIM_SCALE_THEORY.name).is_file()):
+        return False
+    optima = pd.read_csv(out / SIM_SCALE_OPTIMA.name)
+    if "lambda" not in optima or "duality_gap" not in optima:
+        return False
+    gaps = pd.to_numeric(optima["duality_gap"], errors="coerce")  # NaN (unreadable) fails the test below
+    return sorted(optima["lambda"]) == lambdas and bool((gaps <= theory_tol).all())
 
 
 def check_lambdas(text: str) -> list[float]:

@@ -290,6 +290,17 @@ def test_verdict_frequency_decay_flips_when_the_schedule_raises_the_balanced_los
     assert M.verdict_frequency_decay_levels_losses([uni, {**good, "spread": 0.15}])[0] == "fails"
 
 
+def test_the_output_row_schedule_carries_the_glossary_name_and_is_judged():
+    from theory.glossary import MITIGATIONS
+
+    names = set(M._schedules(np.array([5.0, 2.0, 1.0]), 0.1))
+    assert "count-embed-out" in names and "count-embed-out" in MITIGATIONS and not any("rows" in n for n in names)
+    uni = {"instance": "a", "model": "m", "schedule": "uniform", "spread": 0.2, "balanced_loss": 0.15}
+    rows = {**uni, "schedule": "count-embed-out", "spread": 0.01, "balanced_loss": 0.07}
+    _flip(M.verdict_frequency_decay_levels_losses, ([uni, rows],), ([uni, {**rows, "spread": 0.15}],),
+          "holds", "fails")
+
+
 def test_perclass_closed_form_is_the_uniform_one_and_its_point_attains_it():
     from theory.ufm.perclass import certify_perclass, equalising_schedule, objective_and_grad, relu_perclass
     from theory.ufm.problem import Problem

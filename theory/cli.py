@@ -8,7 +8,8 @@ theory.ufm.solve.solve: `solve` with its default method, `closed-form` with meth
 any counts; ufm-unconstrained: equal counts only).
 
 solve --save-solution FILE.npz writes the certificate (primal and dual point, theory.ufm.certificate), and
-`certify FILE.npz --counts ... --lambda-w ... --lambda-h ...` recomputes objective, bound and gap from it.
+`certify FILE.npz --counts ... --lambda-w ... --lambda-h ... [--tol 1e-9]` recomputes objective, bound and gap
+from it and exits 2 unless the file is for these counts and lambdas and its gap is <= tol.
 solve --time-limit SECONDS stops there: the result is printed with the gap reached, then a line saying the
 target was not met, and the exit status is 3. Long solves print a progress line on stderr about every 2 s.
 """
@@ -22,8 +23,10 @@ from pathlib import Path
 from plumbing.cli import ArgumentParser, run_cli
 from plumbing.folder import output_folder
 from plumbing.errors import InputError
+from plumbing.validate import check_real
 
 from .verification.bench import CASES as BENCH_CASES, OUT as BENCH_OUT, check_cases
+from .ufm.certificate import certify, check_solution_path, save_solution as save
 from .ufm.counts import parse_counts, read_counts_file
 from .ufm.problem import MODELS, Problem
 from .ufm.solve import SolverResult, solve
@@ -74,23 +77,23 @@ def _result(r: SolverResult) -> dict:
 def run_solve(problem: Problem, model: str, tol: float = 1e-9, time_limit: float | None = None,
               save_solution: str | None = None, progress=None) -> dict:
     """The global minimum: exact for ufm-relu, certified to a duality gap <= tol for ufm-unconstrained."""
-    if time_limit is not None and not time_limit > 0:
-        raise InputError(f"--time-limit must be > 0 seconds, got {time_limit!r}")
-    if save_solution is not None and model != "ufm-unconstrained":
-        raise InputError("--save-solution applies to ufm-unconstrained (ufm-relu is an exact closed form)")
+    tol = check_real("--tol", tol, 0.0, low_open=True)
+    if time_limit is not None:
+        time_limit = check_real("--time-limit (seconds)", time_limit, 0.0, low_open=True)
+    if save_solution is not None:
+        if model != "ufm-unconstrained":
+            raise InputError("--save-solution applies to ufm-unconstrained (ufm-relu is an exact closed form)")
+        check_solution_path(save_solution)  # before the solve, not after it
     r = solve(problem, model, tol=tol, time_limit=time_limit, progress=progress)
     if save_solution is not None:
-        from .ufm.certificate import save_solution as save
-
         save(save_solution, r.info["solution"])
     return _result(r)
 
 
-def run_certify(path: str, problem: Problem) -> dict:
-    """Objective, bound and gap recomputed from a saved solution (theory.ufm.certificate.certify)."""
-    from .ufm.certificate import certify
-
-    c = certify(path, problem)
+def run_certify(path: str, problem: Problem, tol: float = 1e-9) -> dict:
+    """Objective, bound and gap recomputed from a saved solution (theory.ufm.certificate.certify); InputError
+    unless its gap is <= tol."""
+    c = certify(path, problem, tol=tol)
     return {k: v for k, v in c.items() if k != "per_class_loss"}
 
 
@@ -129,6 +132,7 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("certify", help="recompute objective, lower bound and gap of a saved solution")
     p.add_argument("file", help="FILE.npz written by solve --save-solution")
+    p.add_argument("--tol", type=float, default=1e-9, help="the largest duality gap accepted (exit 2 above it)")
     _add_problem_args(p)
 
     p = sub.add_parser("closed-form", help="closed forms: ufm-relu (any counts) or ufm-unconstrained (equal counts)")
@@ -174,7 +178,7 @@ def _dispatch(args) -> int:
                   + (f" (time limit {args.time_limit:g} s)" if args.time_limit is not None else ""), file=sys.stderr)
             return 3
     elif args.command == "certify":
-        c = run_certify(args.file, _problem(args))
+        c = run_certify(args.file, _problem(args), args.tol)
         if args.json:
             print(json.dumps(c, allow_nan=False))
         else:

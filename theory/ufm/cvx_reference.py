@@ -1,4 +1,4 @@
-"""Independent cross-check: the convex problem of `unconstrained.py` written directly in cvxpy.
+"""Independent cross-check: the convex problem of theory.ufm.reduced written directly in cvxpy.
 
     min_Z  sum_k (n_k/N) (logsumexp(z_k) - Z[k, k]) + mu ||Z diag(sqrt(n))||_*
 

@@ -21,7 +21,7 @@ Certificate (`certify_perclass`): for any M with ||L^{-1} M R^{-1}||_2 <= 1, ||L
 F* >= min_Z f(Z) + <M, Z> = sum_k w_k H(q_k) when M's column k is -w_k s (p_k - e_k): q_k = (1 - s) e_k + s p_k
 (H = entropy). From a point Z with softmax columns P we take s = min(1, 1 / ||L^{-1} (P - I) diag(w) R^{-1}||_2);
 the gap F(Z) - bound bounds F(Z) - F*. For lw = lambda_W, lh = lambda_H it is the bound of
-`unconstrained.certify_full` before its clipping step.
+`theory.ufm.dual.certify_full` before its clipping step.
 """
 
 from __future__ import annotations

@@ -84,6 +84,83 @@ class SolverResult:
         return metrics.balanced_loss(self.per_class_loss)
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The options of `solve`, handed to every backend (each reads the ones its method has)."""
+
+    tol: float
+    time_limit: float | None
+    max_iter: int | None
+    warm_start: bool
+    restarts: int
+    seed: int
+    primal: bool
+    progress: object
+
+
+def _nonconvex(problem: Problem, model: str, o: _Options) -> SolverResult:
+    t0 = time.perf_counter()
+    r = solve_nonconvex(problem, model, restarts=o.restarts, seed=o.seed,
+                        **({} if o.max_iter is None else {"max_iter": o.max_iter}))
+    arrays = {"W": r.W, "H": r.H} | ({"Z": r.W @ r.H} if o.primal else {})
+    info = {"iterations": r.iterations, "seconds": time.perf_counter() - t0, "restarts": o.restarts,
+            "seed": o.seed, "restart_objectives": r.restart_objectives,
+            "restart_grad_norms": r.restart_grad_norms, "restart_iterations": r.restart_iterations}
+    return SolverResult(problem, model, r.per_class_loss, r.objective, 0.0,
+                        f"L-BFGS-B on (W, H) from {o.restarts} random starts (theory.ufm.nonconvex): the best "
+                        "stationary point found, not certified (lower bound 0 is the trivial one)",
+                        arrays, info)
+
+
+def _relu_closed_form(problem: Problem, model: str, o: _Options) -> SolverResult:
+    s = relu_closed_form(problem)
+    arrays = {}
+    if o.primal and problem.mu > 0:
+        W, H = s.factors()
+        arrays = {"Z": s.logits(), "W": W, "H": H}
+    info = {"collapsed": s.collapsed, "rho": s.rho, "margin": s.margin, "feature_norm": s.feature_norm,
+            "weight_column_norm": s.weight_column_norm}
+    return SolverResult(problem, model, s.per_class_loss, s.objective, s.objective,
+                        "closed form (exact global minimiser, theory.ufm.relu)", arrays, info)
+
+
+def _balanced_closed_form(problem: Problem, model: str, o: _Options) -> SolverResult:
+    loss, objective = balanced_closed_form(problem)
+    arrays = {}
+    if o.primal and problem.mu > 0:
+        Z = balanced_logits(problem)
+        arrays = {"Z": Z, **dict(zip(("W", "H"), factors_from_logits(problem, Z)))}
+    info = {"collapsed": np.full(problem.V, bool(loss[0] >= np.log(problem.V)))}
+    return SolverResult(problem, model, loss, objective, objective,
+                        "closed form of the unconstrained model with equal counts (theory.ufm.symbolic)",
+                        arrays, info)
+
+
+def _convex(problem: Problem, model: str, o: _Options) -> SolverResult:
+    s = solve_unconstrained(problem, tol=o.tol, time_limit=o.time_limit, warm_start=o.warm_start,
+                            progress=o.progress, **({} if o.max_iter is None else {"max_iter": o.max_iter}))
+    arrays = {}
+    if o.primal and problem.mu > 0:
+        Z = s.logits()
+        arrays = {"Z": Z, **dict(zip(("W", "H"), factors_from_logits(problem, Z)))}
+    info = {"iterations": s.iterations, "seconds": s.seconds, "groups": s.groups.g, "history": s.history,
+            "solution": s}
+    # never clamped (solve_unconstrained refuses a bound above the objective beyond rounding)
+    return SolverResult(problem, model, s.per_class_loss, s.objective, s.lower_bound,
+                        f"accelerated proximal gradient on the symmetry-reduced convex problem "
+                        f"({s.groups.g} count groups), stopped on the Fenchel duality gap", arrays, info)
+
+
+BACKENDS = {  # (model, method) -> the function that solves it; "auto" is AUTO[model]
+    ("ufm-relu", "closed-form"): _relu_closed_form,
+    ("ufm-relu", "lbfgs"): _nonconvex,
+    ("ufm-unconstrained", "closed-form"): _balanced_closed_form,
+    ("ufm-unconstrained", "convex"): _convex,
+    ("ufm-unconstrained", "lbfgs"): _nonconvex,
+}
+AUTO = {"ufm-relu": "closed-form", "ufm-unconstrained": "convex"}
+
+
 def solve(problem: Problem, model: str, *, method: str = "auto", tol: float = 1e-9,
           time_limit: float | None = None, max_iter: int | None = None, warm_start: bool = True,
           restarts: int = 8, seed: int = 0, primal: bool = False, progress=None) -> SolverResult:
@@ -95,60 +172,15 @@ def solve(problem: Problem, model: str, *, method: str = "auto", tol: float = 1e
     theory.ufm.certificate.save_solution); restarts, seed, max_iter (default
     5,000 per restart): "lbfgs". primal=True also returns Z, W, H in `arrays` (O(V^2) memory, an O(V^3)
     SVD for the unconstrained factors); with lambda_W lambda_H = 0 the infimum 0 is not attained and
-    there are none. Bad input raises InputError.
+    there are none. Bad input raises InputError. The backend is BACKENDS[(model, method)].
     """
     check_model(model)
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    if method == "auto":
-        method = "closed-form" if model == "ufm-relu" else "convex"
+    method = AUTO[model] if method == "auto" else method
+    if (model, method) not in BACKENDS:
+        allowed = [m for (mod, m) in BACKENDS if mod == model]
+        raise InputError(f"method {method!r} does not apply to {model}: use {' or '.join(allowed)}")
     problem.check_memory(model, method, primal)  # one line naming the GiB needed, before allocating them
-    t0 = time.perf_counter()
-    if method == "lbfgs":
-        r = solve_nonconvex(problem, model, restarts=restarts, seed=seed,
-                            **({} if max_iter is None else {"max_iter": max_iter}))
-        arrays = {"W": r.W, "H": r.H} | ({"Z": r.W @ r.H} if primal else {})
-        info = {"iterations": r.iterations, "seconds": time.perf_counter() - t0, "restarts": restarts,
-                "seed": seed, "restart_objectives": r.restart_objectives,
-                "restart_grad_norms": r.restart_grad_norms, "restart_iterations": r.restart_iterations}
-        return SolverResult(problem, model, r.per_class_loss, r.objective, 0.0,
-                            f"L-BFGS-B on (W, H) from {restarts} random starts (theory.ufm.nonconvex): the best "
-                            "stationary point found, not certified (lower bound 0 is the trivial one)",
-                            arrays, info)
-    if model == "ufm-relu":
-        if method != "closed-form":
-            raise InputError(f"method {method!r} does not apply to ufm-relu: use closed-form or lbfgs")
-        s = relu_closed_form(problem)
-        arrays = {}
-        if primal and problem.mu > 0:
-            W, H = s.factors()
-            arrays = {"Z": s.logits(), "W": W, "H": H}
-        info = {"collapsed": s.collapsed, "rho": s.rho, "margin": s.margin, "feature_norm": s.feature_norm,
-                "weight_column_norm": s.weight_column_norm}
-        return SolverResult(problem, model, s.per_class_loss, s.objective, s.objective,
-                            "closed form (exact global minimiser, theory.ufm.relu)", arrays, info)
-    if method == "closed-form":
-        loss, objective = balanced_closed_form(problem)
-        arrays = {}
-        if primal and problem.mu > 0:
-            Z = balanced_logits(problem)
-            arrays = {"Z": Z, **dict(zip(("W", "H"), factors_from_logits(problem, Z)))}
-        info = {"collapsed": np.full(problem.V, bool(loss[0] >= np.log(problem.V)))}
-        return SolverResult(problem, model, loss, objective, objective,
-                            "closed form of the unconstrained model with equal counts (theory.ufm.symbolic)",
-                            arrays, info)
-    s = solve_unconstrained(problem, tol=tol, time_limit=time_limit, warm_start=warm_start, progress=progress,
-                            **({} if max_iter is None else {"max_iter": max_iter}))
-    arrays = {}
-    if primal and problem.mu > 0:
-        Z = s.logits()
-        arrays = {"Z": Z, **dict(zip(("W", "H"), factors_from_logits(problem, Z)))}
-    info = {"iterations": s.iterations, "seconds": s.seconds, "groups": s.groups.g, "history": s.history,
-            "solution": s}
-    # never clamped: a bound above the objective beyond rounding would mean a wrong certificate
-    if s.lower_bound > s.objective + 1e-12 * max(1.0, abs(s.objective)):
-        raise ArithmeticError(f"the dual bound {s.lower_bound!r} exceeds the objective {s.objective!r}: the "
-                              "certificate is wrong (a bug, please report it)")
-    return SolverResult(problem, model, s.per_class_loss, s.objective, min(s.lower_bound, s.objective),
-                        f"accelerated proximal gradient on the symmetry-reduced convex problem "
-                        f"({s.groups.g} count groups), stopped on the Fenchel duality gap", arrays, info)
+    options = _Options(tol, time_limit, max_iter, warm_start, restarts, seed, primal, progress)
+    return BACKENDS[(model, method)](problem, model, options)

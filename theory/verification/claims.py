@@ -28,7 +28,7 @@ from ..ufm.problem import MODELS, Problem
 from ..ufm.proposition import implied_M, proposition_loss, shift_response
 from ..ufm.solve import solve
 from ..ufm.balanced import balanced_collapse_mu
-from ..ufm.unconstrained import certify_full
+from ..ufm.dual import certify_full
 
 VERDICTS = ("holds", "fails", "holds under stated conditions", "not checkable as stated")
 SCALES = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)  # c = lambda N
