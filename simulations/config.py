@@ -94,7 +94,7 @@ class SimConfig:
 
 
 PRESETS = {
-    "quick": SimConfig(models=("ufm-unconstrained", "ufm-relu", "mlp"),
+    "quick": SimConfig(models=("ufm-unconstrained", "ufm-relu", "mlp"), seeds=(0, 1, 2),
                        steps={"gd": 2000, "adam": 2000, "adamw": 2000, "lbfgs": 600}),
     "full": SimConfig(name="full", V=1000, lambdas=(0.0, 1e-5, 3e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3),
                       seeds=(0, 1, 2), steps={"gd": 20000, "adam": 20000, "adamw": 20000, "lbfgs": 3000},
