@@ -42,8 +42,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _threads_option(p)
 
-    p = sub.add_parser("mitigation", help="per-class decay schemes (output rows by count, capped, by occurrence; "
-                                          "no classifier decay) next to uniform decay, lbfgs and adamw, 3 seeds; "
+    p = sub.add_parser("mitigation", help="per-class decay schemes (count-embed-out, capped-embed-out, lazy-embed-out, "
+                                          "no-embed-out) next to uniform decay, lbfgs and adamw, 3 seeds; "
                                           "certified where possible")
     p.add_argument("--config", default="quick", help="preset (quick, full) or .toml/.json: its V, counts, lr, steps "
                                                      "and largest lambdas are used")

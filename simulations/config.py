@@ -7,10 +7,15 @@ from dataclasses import asdict, dataclass, field
 from plumbing.config import load_dataclass_config
 from plumbing.errors import InputError
 from plumbing.validate import check_int, check_real, check_unique
+from theory.ufm.metrics import MASS, PERCENTILE
 from theory.ufm.problem import MODELS as THEORY_MODELS
 
 MODELS = THEORY_MODELS + ("softmax-regression", "mlp")  # the UFM models are the ones theory solves
 OPTIMIZERS = ("gd", "adam", "adamw", "lbfgs")
+# `simulations mitigation` trains these subsets: the L2 objective (lbfgs, certified on the unconstrained UFM) and
+# the decoupled decay (adamw), on the two UFMs and the MLP
+MITIGATION_MODELS = ("ufm-unconstrained", "ufm-relu", "mlp")
+MITIGATION_OPTIMIZERS = ("lbfgs", "adamw")
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,8 @@ class SimConfig:
     input_dim: int = 32  # synthetic inputs for softmax-regression / mlp
     hidden: int = 64
     noise: float = 0.5
-    low_percentile: float = 99.0  # low/high split by the count percentile (the paper's P99)
-    head_mass: float = 0.5  # and by cumulative mass: high = the fewest most frequent classes holding this share
+    low_percentile: float = PERCENTILE  # low/high split by the count percentile (the paper's P99)
+    head_mass: float = MASS  # and by cumulative mass: high = the fewest most frequent classes holding this share
     equal_mass_bins: int = 5
 
     def __post_init__(self):
@@ -92,7 +97,7 @@ class SimConfig:
 
 
 PRESETS = {
-    "quick": SimConfig(models=("ufm-unconstrained", "ufm-relu", "mlp"),
+    "quick": SimConfig(models=("ufm-unconstrained", "ufm-relu", "mlp"), seeds=(0, 1, 2),
                        steps={"gd": 2000, "adam": 2000, "adamw": 2000, "lbfgs": 600}),
     "full": SimConfig(name="full", V=1000, lambdas=(0.0, 1e-5, 3e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3),
                       seeds=(0, 1, 2), steps={"gd": 20000, "adam": 20000, "adamw": 20000, "lbfgs": 3000},

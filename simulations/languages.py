@@ -19,30 +19,24 @@ import pandas as pd
 from plumbing.atomic import atomic_write_text
 from plumbing.errors import InputError
 from plumbing.schemas import LANGUAGES, frame
-from theory.ufm.metrics import classes_for_mass, low_frequency_mask
+from theory.ufm.metrics import PERCENTILE, classes_for_mass, low_frequency_mask
 from theory.ufm.problem import check_counts
 
 from .frequencies import available_languages, wordfreq_counts
 
 COLUMNS = LANGUAGES.columns  # language, vocab_size, share_below_p95_mass, share_below_p99_count
-MASS = 0.95
-PERCENTILE = 99.0
-
-
-def mass_prefix_size(counts: np.ndarray, mass: float = MASS) -> int:
-    """m = min{j : n_(1) + ... + n_(j) >= mass * N}, counts sorted most frequent first, N = sum_k n_k:
-    theory.ufm.metrics.classes_for_mass, on counts checked by theory.ufm.problem.check_counts (all > 0)."""
-    return classes_for_mass(check_counts(counts), mass)
+TOP_MASS = 0.95  # share_below_p95_mass: the words outside the top 95% of the mass
 
 
 def language_stats(counts: np.ndarray) -> dict:
-    """vocab_size V, share_below_p95_mass = (V - m) / V (m from mass_prefix_size at 95%) and
-    share_below_p99_count = mean of low_frequency_mask(counts, 99), i.e. the share with n_k < P99."""
+    """vocab_size V, share_below_p95_mass = (V - m) / V with m = classes_for_mass(counts, 0.95) (the smallest
+    most-frequent-first prefix holding 95% of the mass) and share_below_p99_count = mean of
+    low_frequency_mask(counts, PERCENTILE), i.e. the share with n_k < P99. Counts must all be > 0 (check_counts)."""
     n = check_counts(counts)
     V = int(n.size)
     return {
         "vocab_size": V,
-        "share_below_p95_mass": (V - mass_prefix_size(n, MASS)) / V,
+        "share_below_p95_mass": (V - classes_for_mass(n, TOP_MASS)) / V,
         "share_below_p99_count": float(np.mean(low_frequency_mask(n, PERCENTILE))),
     }
 

@@ -1,22 +1,23 @@
 """`python -m simulations mitigation --out DIR`: per-class decay schemes trained next to uniform decay.
 
-Schemes, all at the same lambda (rows-by-count's strengths have mean 1 over the classes, so its mean strength
-matches uniform decay's; the bounded schemes are at most uniform decay row by row):
-  none            lambda = 0: the reference every penalty is measured from
-  uniform         the decay of `simulations run` (UFM: lambda/2 (||W||^2 + sum_k n_k ||h_k||^2); MLP: every weight)
-  rows-by-count   the output layer's row k (class k's weight vector: row k of W in the UFM, of W2 in the MLP)
-                  decayed with strength lambda n_k / mean(n) -- the LM's freq-embed-out, and the "output rows by
-                  count" schedule of theory.ufm.perclass. UNBOUNDED (the most frequent row gets n_max / mean(n) times
-                  uniform decay): kept only as the reference/negative result that the bounded schemes replace
-  rows-capped     output row k decayed with lambda min(1, n_k / n_ref), n_ref = mean(n) = N / V (theory.ufm.perclass.
-                  capped_schedule): rows-by-count capped at uniform decay, never stronger than it
-  rows-occurrence output row k decayed with lambda (1 - (1 - n_k/N)^T), T = N / n_ref = V tokens a step
-                  (theory.ufm.perclass.occurrence_schedule): the mean strength of decaying a row only at the steps whose
-                  T i.i.d. tokens include it, the lazy decay an LM's batch gives; below the capped one everywhere
-  no-classifier   the output layer not decayed (MLP only: an undecayed W of the UFM has no minimum)
-Optimizers: lbfgs (the L2 objective; a run of the unconstrained UFM is certified against the global optimum of
-its per-class problem by theory.ufm.perclass.certify_perclass: duality_gap) and adamw (decoupled decay, lambda on its
-own scale). Every (scheme, seed) of one model and optimizer is one batch (simulations.train, decay_mult).
+Schemes, all at the same lambda, named as in theory.glossary (count-embed-out's strengths have mean 1 over the
+classes, so its mean strength matches uniform decay's; the bounded schemes are at most uniform decay row by row):
+  none              lambda = 0: the reference every penalty is measured from
+  uniform           the decay of `simulations run` (UFM: lambda/2 (||W||^2 + sum_k n_k ||h_k||^2); MLP: every
+                    weight)
+  count-embed-out   the output layer's row k (class k's weight vector: row k of W in the UFM, of W2 in the MLP)
+                    decayed with strength lambda n_k / mean(n) -- the "output rows by count" schedule of
+                    theory.ufm.perclass. UNBOUNDED (the most frequent row gets n_max / mean(n) times uniform decay):
+                    kept only as the reference/negative result that the bounded schemes replace
+  capped-embed-out  output row k decayed with lambda min(1, n_k / n_ref), n_ref = mean(n) = N / V
+                    (theory.ufm.perclass.capped_schedule): count-embed-out capped at uniform decay
+  lazy-embed-out    output row k decayed with lambda (1 - (1 - n_k/N)^T), T = N / n_ref = V tokens a step
+                    (theory.ufm.perclass.occurrence_schedule): the mean strength of decaying a row only at the steps
+                    whose T i.i.d. tokens include it, the lazy decay an LM's batch gives; below the capped one
+  no-embed-out      the output layer not decayed (MLP only: an undecayed W of the UFM has no minimum)
+Models x optimizers: simulations.config.MITIGATION_MODELS x MITIGATION_OPTIMIZERS: lbfgs (the L2 objective; a run
+of the unconstrained UFM is certified against the global optimum of its per-class problem by
+theory.ufm.perclass.certify_perclass: duality_gap) and adamw (decoupled decay, lambda on its own scale). Every (scheme, seed) of one model and optimizer is one batch (simulations.train, decay_mult).
 
 Held-out data: the MLP is also evaluated on fresh samples of the same classes (same prototypes and per-class
 counts, new noise; simulations.train.build(heldout=True)), heldout_average_loss. The UFM has no inputs: a fresh
@@ -41,25 +42,25 @@ from plumbing.config import claim_result_folder
 from plumbing.schemas import SIM_MITIGATION, frame
 from theory.ufm.perclass import capped_schedule, certify_perclass, occurrence_schedule
 
-from .config import SimConfig
+from .config import MITIGATION_MODELS, MITIGATION_OPTIMIZERS, SimConfig
 from .run import config_counts, count_table, group_stats
 from .train import build, train
 
-SCHEMES = ("none", "uniform", "rows-by-count", "rows-capped", "rows-occurrence", "no-classifier")
-MODELS = ("ufm-unconstrained", "ufm-relu", "mlp")
-OPTIMIZERS = ("lbfgs", "adamw")
+# "none" (lambda = 0) and then theory.glossary.MITIGATIONS, in the order of the rows of mitigation.csv
+SCHEMES = ("none", "uniform", "count-embed-out", "capped-embed-out", "lazy-embed-out", "no-embed-out")
+MLP_ONLY = "no-embed-out"  # an undecayed output layer of the UFM has no minimum
 SEEDS = (0, 1, 2)
 
 
 def schemes_of(model: str) -> tuple:
-    return SCHEMES if model == "mlp" else SCHEMES[:-1]
+    return tuple(s for s in SCHEMES if model == "mlp" or s != MLP_ONLY)
 
 
 def row_multipliers(counts: np.ndarray) -> dict:
     """scheme -> (V,) multiplier of each output row's decay (module docstring): lambda_k / lambda."""
     n_ref = float(counts.mean())
-    return {"rows-by-count": counts / n_ref, "rows-capped": capped_schedule(counts, 1.0, n_ref),
-            "rows-occurrence": occurrence_schedule(counts, 1.0, counts.sum() / n_ref), "no-classifier": 0.0 * counts}
+    return {"count-embed-out": counts / n_ref, "capped-embed-out": capped_schedule(counts, 1.0, n_ref),
+            "lazy-embed-out": occurrence_schedule(counts, 1.0, counts.sum() / n_ref), "no-embed-out": 0.0 * counts}
 
 
 def decay_mult(batch, model: str, runs: list, counts: np.ndarray) -> list:
@@ -89,7 +90,7 @@ def run_mitigation(cfg: SimConfig, out: str | Path, device: str = "cpu", progres
     d = cfg.d or counts.size
     lam = {"lbfgs": float(max(cfg.lambdas)), "adamw": float(max(cfg.adamw_lambdas))}
     rows = []
-    combos = [(m, o) for m in MODELS for o in OPTIMIZERS]
+    combos = [(m, o) for m in MITIGATION_MODELS for o in MITIGATION_OPTIMIZERS]
     for model, opt in tqdm(combos, desc="mitigation", unit="batch", disable=not progress):
         runs = [(scheme, seed) for scheme in schemes_of(model) for seed in SEEDS]
         batch = build(model, counts, [s for _, s in runs], d, cfg.input_dim, cfg.hidden, cfg.noise, device,

@@ -31,6 +31,7 @@ Convergence (`converged`, `convergence_criterion`, `convergence_value`, `converg
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import time
@@ -144,26 +145,42 @@ def _theory_loss(model: str, counts: np.ndarray, lam: float, d: int, tol: float 
     return solve(Problem(counts, lam, lam, d), model, tol=tol).per_class_loss
 
 
+# log10 lambda grid of effective_lambda (4 points per decade over 1e-7..10)
+MATCH_GRID = np.arange(-7.0, 1.01, 0.25)
+
+
 def effective_lambda(model: str, counts: np.ndarray, loss: np.ndarray, d: int) -> tuple[float, float]:
     """The matched strength of a trained per-class loss: the L2 lambda whose certified global minimum is
     closest (max-abs over classes) to it.
 
-    Searched on a log grid 1e-7..10 (4 points per decade), refined by a bounded scalar search between the
-    best grid point's neighbours. Returns (lambda_eff, max_k |loss_k - theory_k(lambda_eff)|). Used for AdamW,
-    whose decoupled decay has no exact L2 counterpart.
+    Searched on the log grid MATCH_GRID, refined by a bounded scalar search between the best grid point's
+    neighbours. Returns (lambda_eff, max_k |loss_k - theory_k(lambda_eff)|). Used for AdamW, whose decoupled decay
+    has no exact L2 counterpart. The optima on the grid do not depend on the run, so they are solved once per
+    (model, counts, d) (_grid_optima) and shared by every run and seed.
     """
     from scipy.optimize import minimize_scalar
 
     def dist(log_lam):
         return float(np.abs(loss - _theory_loss(model, counts, 10.0 ** log_lam, d, tol=1e-7)).max())
 
-    grid = np.arange(-7.0, 1.01, 0.25)
-    vals = [dist(x) for x in grid]
+    grid = MATCH_GRID
+    key = np.ascontiguousarray(counts, dtype=np.float64)
+    vals = [float(np.abs(loss - th).max()) for th in _grid_optima(model, key.tobytes(), key.size, d)]
     i = int(np.argmin(vals))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
     res = minimize_scalar(dist, bounds=(lo, hi), method="bounded", options={"xatol": 1e-3})
     best = (res.x, res.fun) if res.fun < vals[i] else (grid[i], vals[i])
     return float(10.0 ** best[0]), float(best[1])
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_optima(model: str, counts: bytes, V: int, d: int) -> np.ndarray:
+    """(len(MATCH_GRID), V) read-only: the per-class loss of the certified optimum (tol 1e-7) at each grid lambda,
+    for the float64 counts given as bytes (hashable, so the solves are cached)."""
+    n = np.frombuffer(counts, dtype=np.float64, count=V).copy()
+    table = np.stack([_theory_loss(model, n, 10.0 ** x, d, tol=1e-7) for x in MATCH_GRID])
+    table.setflags(write=False)
+    return table
 
 
 def _group_curves(curves: np.ndarray, table: pd.DataFrame) -> dict:

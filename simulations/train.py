@@ -237,8 +237,17 @@ def _lbfgs(batch, lambdas, lr, marks, record, progress):
 
 
 def _first_order(batch, optimizer, lambdas, lr, marks, record, progress):
+    """gd / adam / adamw steps. A factor that is exactly 1 everywhere (a plain parameter's decay or gradient
+    scale, no decay_mult) is left out of the products: x * 1 == x in floating point, so the steps are those of
+    the full formula, bit for bit, with fewer full-size temporaries; adamw never forms the L2 gradient."""
     params = batch.params
     lam = [lambdas.view(-1, *([1] * (p.dim() - 1))) for p in params]
+    gscale = [_unless_one(s) for s in batch.grad_scale]
+    # the L2 gradient lambda * p * decay_scale * grad_scale * mult, its factors in that order (scaled like the data
+    # gradient); adamw's decoupled decay lambda * p * mult
+    l2_factors = [[f for f in (batch.decay_scale[i], batch.grad_scale[i], batch.mult(i)) if _unless_one(f) is not None]
+                  for i in range(len(params))]
+    decoupled = [[f for f in (batch.mult(i),) if _unless_one(f) is not None] for i in range(len(params))]
     m = [torch.zeros_like(p) for p in params]
     v = [torch.zeros_like(p) for p in params]
     b1, b2, eps = 0.9, 0.999, 1e-8
@@ -249,19 +258,19 @@ def _first_order(batch, optimizer, lambdas, lr, marks, record, progress):
         batch.data_loss().backward()
         with torch.no_grad():
             for i, p in enumerate(params):
-                g = p.grad * batch.grad_scale[i]
-                # penalty gradient lambda * decay_scale * p, scaled like the data gradient
-                decay = lam[i] * p * batch.decay_scale[i] * batch.grad_scale[i] * batch.mult(i)
+                g = p.grad if gscale[i] is None else p.grad * gscale[i]
                 if optimizer == "gd":
-                    p -= lr * (g + decay)
+                    p -= lr * (g + _product(lam[i] * p, l2_factors[i]))
                     continue
                 if optimizer == "adam":
-                    g = g + decay
+                    g = g + _product(lam[i] * p, l2_factors[i])
                 m[i].mul_(b1).add_(g, alpha=1 - b1)
                 v[i].mul_(b2).addcmul_(g, g, value=1 - b2)
-                upd = (m[i] / (1 - b1**step)) / ((v[i] / (1 - b2**step)).sqrt() + eps)
+                denom = v[i] / (1 - b2**step)
+                upd = m[i] / (1 - b1**step)
+                upd.div_(denom.sqrt_().add_(eps))
                 if optimizer == "adamw":
-                    upd = upd + lam[i] * p * batch.mult(i)
+                    upd.add_(_product(lam[i] * p, decoupled[i]))
                 p -= lr * upd
             if batch.model == "ufm-relu":
                 params[1].clamp_(min=0.0)
@@ -269,3 +278,17 @@ def _first_order(batch, optimizer, lambdas, lr, marks, record, progress):
             progress.update(1)
         if step in mark_set and record(step):
             return
+
+
+def _unless_one(factor):
+    """factor, or None when it is exactly 1 everywhere (a multiplication by it changes no bit)."""
+    if torch.is_tensor(factor):
+        return None if bool((factor == 1).all()) else factor
+    return None if factor == 1 else factor
+
+
+def _product(x: torch.Tensor, factors: list) -> torch.Tensor:
+    """x * f_1 * f_2 * ..., left to right, in place on x (a temporary)."""
+    for f in factors:
+        x.mul_(f)
+    return x

@@ -198,7 +198,7 @@ def test_the_simulation_mitigation_verdict_flips_with_the_penalty_and_the_heldou
     """uniform decay raises the low-frequency (mass split) loss by 1.0 over lambda 0; the scheme by scheme_rise,
     and changes the held-out average loss against uniform decay by held (NaN: no held-out data, as in the UFM)."""
     f = _sim_mitigation_finding(tmp_path, model, scheme_rise, held)
-    assert f["id"] == f"sim_mitigation_{model}_lbfgs_rows-capped" and f["verdict"] == verdict
+    assert f["id"] == f"sim_mitigation_{model}_lbfgs_capped-embed-out" and f["verdict"] == verdict
     assert f["effect"] == pytest.approx(scheme_rise - 1.0, abs=1e-9)
     assert "no held-out benefit to keep" not in f["measure"]  # uniform decay's held-out loss is lambda 0's here
 
@@ -210,13 +210,13 @@ def test_the_simulation_mitigation_finding_says_when_decay_has_no_heldout_benefi
 
 
 def _sim_mitigation_finding(folder: Path, model: str, scheme_rise: float, held: float, none_held: float = 1.5):
-    """The one finding of a mitigation.csv with schemes none, uniform and rows-capped over 3 seeds."""
+    """The one finding of a mitigation.csv with schemes none, uniform and capped-embed-out over 3 seeds."""
     from plumbing.schemas import SIM_MITIGATION
 
     rows = []
     for seed, noise in enumerate((0.01, -0.02, 0.015)):
-        for scheme, rise in (("none", 0.0), ("uniform", 1.0), ("rows-capped", scheme_rise)):
-            heldout = none_held if scheme == "none" else 1.5 + (held + noise / 10 if scheme == "rows-capped" else 0.0)
+        for scheme, rise in (("none", 0.0), ("uniform", 1.0), ("capped-embed-out", scheme_rise)):
+            heldout = none_held if scheme == "none" else 1.5 + (held + noise / 10 if scheme == "capped-embed-out" else 0.0)
             heldout = heldout if math.isfinite(held) else float("nan")  # the UFM: no held-out data at all
             rows.append({"model": model, "optimizer": "lbfgs", "scheme": scheme, "lambda": 0.0 if rise == 0 else
                          1e-3, "seed": seed, "average_loss": 1.0 + rise / 2, "balanced_loss": 2.0 + rise,
@@ -225,7 +225,7 @@ def _sim_mitigation_finding(folder: Path, model: str, scheme_rise: float, held: 
                          "duality_gap": float("nan"), "heldout_average_loss": heldout})
     atomic_write_csv(frame(SIM_MITIGATION, rows), folder / "sim_mitigation" / SIM_MITIGATION.name)
     _config(folder / "sim_mitigation", models=[model], mitigation_seeds=[0, 1, 2],
-            mitigation_schemes=["none", "uniform", "rows-capped"])
+            mitigation_schemes=["none", "uniform", "capped-embed-out"])
     (f,) = findings.sim_mitigation_findings(folder)
     return f
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from plumbing.errors import InputError
 from simulations.frequencies import available_languages, class_counts, step_counts, wordfreq_counts
-from simulations.languages import COLUMNS, language_stats, mass_prefix_size, write_languages
+from simulations.languages import COLUMNS, language_stats, write_languages
 
 # two small word lists keep the file fast (the English list alone has 321k words)
 SMALL_LANGS = ["lv", "ms"]
@@ -133,9 +133,9 @@ def test_language_stats_on_a_hand_example():
     # counts below 86.6: 1, 1, 3, 5 -> 4 of 5 = 0.8.
     stats = language_stats(np.array([1, 90, 3, 5, 1]))
     assert stats == {"vocab_size": 5, "share_below_p95_mass": 0.6, "share_below_p99_count": 0.8}
-    # one word holding 95% exactly is enough; just under 95% is not
-    assert mass_prefix_size([95, 5]) == 1
-    assert mass_prefix_size([94.9, 5.1]) == 2
+    # one word holding 95% exactly is enough (1 of 2 outside); just under 95% is not (none outside)
+    assert language_stats(np.array([95, 5]))["share_below_p95_mass"] == 0.5
+    assert language_stats(np.array([94.9, 5.1]))["share_below_p95_mass"] == 0.0
 
 
 @given(st.lists(st.integers(1, 10**6), min_size=2, max_size=300))

@@ -59,11 +59,11 @@ def mitigation_findings(results: Path, folder: str = "lm", prefix: str | None = 
 
 
 SIM_SCHEME_NOTES = {
-    "rows-by-count": " Reference scheme, unbounded: the most frequent output row is decayed n_max / mean(n) times "
+    "count-embed-out": " Reference scheme, unbounded: the most frequent output row is decayed n_max / mean(n) times "
                      "harder than under uniform decay (the LM's count-embed-out); kept as the negative/reference "
                      "result that the bounded schemes replace.",
-    "rows-capped": " Bounded by uniform decay: output row k decayed by lambda min(1, n_k / mean(n)).",
-    "rows-occurrence": " Bounded by uniform decay: output row k decayed by lambda (1 - (1 - n_k/N)^V), the mean "
+    "capped-embed-out": " Bounded by uniform decay: output row k decayed by lambda min(1, n_k / mean(n)).",
+    "lazy-embed-out": " Bounded by uniform decay: output row k decayed by lambda (1 - (1 - n_k/N)^V), the mean "
                        "strength of decaying a row only at steps whose V i.i.d. tokens include its class.",
 }
 HELDOUT = "heldout_average_loss"
