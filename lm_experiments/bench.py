@@ -25,7 +25,7 @@ import torch
 from .measure import TokenLoss
 from .model import build_model, flops_per_token, n_params
 from .step import make_optimizer, prepare_device, train_step
-from .train import TrainConfig
+from .config import TrainConfig
 
 # dense bf16 tensor-core peak, FLOP/s; the first name contained in torch.cuda.get_device_name() wins
 PEAK_BF16 = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12))

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from theory.ufm import metrics
+from theory.ufm.metrics import MASS, PERCENTILE
 
 
 class TokenLoss:
@@ -67,7 +68,7 @@ def per_token_loss(loss_sum: np.ndarray, count: np.ndarray) -> np.ndarray:
 
 
 def summarize(loss_sum: np.ndarray, count: np.ndarray, correct: np.ndarray, train_counts: np.ndarray,
-              percentile: float = 99.0, mass: float = 0.5) -> dict:
+              percentile: float = PERCENTILE, mass: float = MASS) -> dict:
     """Summary of one evaluation.
 
     average_loss   sum loss / sum count (the usual per-token loss)

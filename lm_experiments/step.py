@@ -21,8 +21,8 @@ from plumbing.errors import InputError
 from .decay import apply_row_decay, check_stable, decay_groups
 
 if TYPE_CHECKING:
+    from .config import TrainConfig
     from .measure import TokenLoss
-    from .train import TrainConfig
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:

@@ -34,7 +34,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -45,66 +45,14 @@ from tqdm import tqdm
 from plumbing.atomic import atomic_write_csv, atomic_write_json
 from plumbing.errors import InputError
 from plumbing.schemas import LM_RUN_METRICS, LM_RUN_PER_TOKEN, frame
-from plumbing.validate import check_int, check_real
 
 from . import checkpoint
+from .config import RESUMABLE_CHANGES, TrainConfig
 from .measure import TokenLoss, summarize
-from .decay import check_mode
 from .model import PRESETS, build_model, flops_per_token, n_params
-from .step import autocast, lr_at, make_optimizer, prepare_device, train_step
+from .step import autocast, make_optimizer, prepare_device, train_step
 
-__all__ = ["RESUMABLE_CHANGES", "TrainConfig", "batch_at", "evaluate", "lr_at", "ranks_agree", "train_run",
-           "training_counts", "training_ids"]  # lr_at: from .step
-
-# config fields that may change between an interrupted run and its resumption (they do not change the maths
-# of a CPU run; moving a run between devices is allowed on purpose)
-RESUMABLE_CHANGES = ("device", "compile", "keep_checkpoint")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Defaults run on a CPU in seconds (tiny model, 200 steps of 16 x 128 tokens)."""
-
-    preset: str = "tiny"  # a model.PRESETS name or a local checkpoint folder
-    vocab_size: int = 8192  # the tokenizer's requested size (the model uses prepared.vocab_size)
-    seq_len: int = 128
-    batch_size: int = 16  # per rank
-    steps: int = 200
-    lr: float = 3e-3
-    warmup: int = 20  # linear warmup steps, then cosine decay to min_lr_ratio * lr at `steps`
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.1  # AdamW's decoupled decay (torch: p -= lr * weight_decay * p)
-    decay_mode: str = "no-norm-bias"  # decay.DECAY_MODES
-    seed: int = 0
-    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
-    eval_every: int = 50
-    eval_tokens: int = 16384  # per split
-    device: str = "cpu"
-    bf16: bool = False  # bf16 autocast (CUDA only)
-    compile: bool = False  # torch.compile the training forward
-    checkpoint_every: int = 50
-    train_tokens: int | None = None  # train on (and measure) only the first train_tokens of the training split
-    keep_checkpoint: bool = False  # keep checkpoint.pt once the run is done (otherwise it is deleted)
-
-    def __post_init__(self):
-        check_mode(self.decay_mode)
-        for name in ("bf16", "compile", "keep_checkpoint"):
-            if not isinstance(getattr(self, name), bool):
-                raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        for name in ("seq_len", "batch_size", "steps", "eval_every", "eval_tokens", "checkpoint_every"):
-            check_int(name, getattr(self, name), 1, allow_numpy=False)
-        check_real("lr", self.lr, 0, low_open=True)
-        check_real("weight_decay", self.weight_decay, 0)
-        check_real("grad_clip", self.grad_clip, 0)
-        check_real("min_lr_ratio", self.min_lr_ratio, 0, 1)
-        if self.train_tokens is not None:
-            check_int("train_tokens (None or > seq_len + 1)", self.train_tokens, self.seq_len + 2, allow_numpy=False)
-        check_int("warmup", self.warmup, 0, allow_numpy=False)
-        check_int("seed", self.seed, 0, allow_numpy=False)
-        try:
-            torch.device(self.device)
-        except (RuntimeError, TypeError):
-            raise InputError(f"device must be a torch device such as cpu, cuda, cuda:1, got {self.device!r}") from None
+__all__ = ["batch_at", "evaluate", "ranks_agree", "train_run", "training_counts", "training_ids"]
 
 
 def batch_at(train: np.ndarray, cfg: TrainConfig, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:

@@ -28,8 +28,9 @@ from lm_experiments.model import (
     model_config,
     n_params,
 )
-from lm_experiments.step import make_optimizer, train_step
-from lm_experiments.train import TrainConfig, batch_at, lr_at, train_run
+from lm_experiments.step import lr_at, make_optimizer, train_step
+from lm_experiments.config import TrainConfig
+from lm_experiments.train import batch_at, train_run
 from plumbing.errors import InputError
 
 V = 300
@@ -461,7 +462,7 @@ def test_two_cpu_ranks_under_torchrun_give_the_metrics_of_one_process_with_twice
         "torch.set_num_threads(1)\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from test_lm_train import zipf_prepared, BASE\n"
-        "from lm_experiments.train import TrainConfig, train_run\n"
+        "from lm_experiments.config import TrainConfig\nfrom lm_experiments.train import train_run\n"
         f"train_run(TrainConfig(**{small!r}), zipf_prepared(), {str(tmp_path / 'ddp')!r}, progress=False)\n")
     # Rendezvous on 127.0.0.1 rather than `--standalone`, which hands the ranks this machine's host name as
     # MASTER_ADDR: in a sandbox whose host name does not resolve (CI) the ranks then never meet.

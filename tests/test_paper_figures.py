@@ -17,7 +17,9 @@ import pytest
 from PIL import Image
 
 from lm_experiments import stats
-from lm_experiments.sweep import SweepConfig, collect, run_name
+from lm_experiments.collect import collect
+from lm_experiments.config import SweepConfig
+from lm_experiments.plan import run_name
 from lm_experiments.token_report import write_stats
 from paper_figures import fig1, fig2, fig3, fig5, sim_figs, table1, theory_figs
 from paper_figures.cli import main
