@@ -2,7 +2,7 @@
 
 tokens/s = batch_size x seq_len / (median step time); a step is `step.train_step`, the very function
 `train.train_run` trains with (forward, cross-entropy, divergence check, backward, gradient clipping, AdamW),
-on a model and optimizer built from a `train.TrainConfig` of the given preset, shape, device, bf16 and compile
+on a model and optimizer built from a `config.TrainConfig` of the given preset, shape, device, bf16 and compile
 settings and the TrainConfig defaults for everything else (lr and its schedule, clipping, weight decay and its
 mode, seed); the result holds that config. The batches are random token ids, drawn once.
 MFU = (tokens/s x model.flops_per_token) / peak, with flops_per_token = 6 N + 12 L d T and peak the device's

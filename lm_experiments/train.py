@@ -14,7 +14,8 @@ Evaluation (at step 0, every eval_every steps and at the end) runs the model on 
 over the first eval_tokens tokens of each split -- the training split too, as the paper measures on
 training data -- and splits tokens into low/high frequency by their count in the tokens trained on
 (`training_ids`: the first train_tokens of the training split; the sweep's token tables use the same ids),
-twice: at the P99 of the counts and by cumulative mass (measure.summarize).
+twice: at the P99 of the counts and by cumulative mass (measure.summarize). The step-0 evaluation is computed
+once per initial model and seed in a process (evaluation.evaluate_sums): every run of a seed starts there.
 Batches are batch_size random windows of seq_len + 1 tokens (every window of the training ids, the last one
 included, can be drawn) drawn by a generator seeded from (seed, step) alone, so a resumed run sees exactly
 the batches of an uninterrupted one, and its final metrics are the same. Multi-GPU: launch with
@@ -48,11 +49,12 @@ from plumbing.schemas import LM_RUN_METRICS, LM_RUN_PER_TOKEN, frame
 
 from . import checkpoint
 from .config import RESUMABLE_CHANGES, TrainConfig
-from .measure import TokenLoss, summarize
+from .evaluation import evaluate_sums, rank_world
+from .measure import summarize
 from .model import PRESETS, build_model, flops_per_token, n_params
-from .step import autocast, make_optimizer, prepare_device, train_step
+from .step import make_optimizer, prepare_device, train_step
 
-__all__ = ["batch_at", "evaluate", "ranks_agree", "train_run", "training_counts", "training_ids"]
+__all__ = ["batch_at", "ranks_agree", "train_run", "training_counts", "training_ids"]
 
 
 def batch_at(train: np.ndarray, cfg: TrainConfig, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:
@@ -70,37 +72,6 @@ def batch_at(train: np.ndarray, cfg: TrainConfig, step: int, rank: int = 0, worl
     starts = starts[rank * cfg.batch_size:(rank + 1) * cfg.batch_size]
     idx = starts[:, None] + np.arange(cfg.seq_len + 1)[None, :]
     return torch.from_numpy(train[idx].astype(np.int64))
-
-
-def _rank_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-@torch.no_grad()
-def evaluate(model, ids: np.ndarray, cfg: TrainConfig, device: torch.device, vocab_size: int) -> TokenLoss:
-    """Per-token loss on contiguous seq_len windows over the first eval_tokens tokens of a split. Under
-    torch.distributed each rank takes every world-th batch of windows and the sums are all-reduced."""
-    n = min(cfg.eval_tokens, ids.size - 1) // cfg.seq_len
-    if n < 1:
-        raise InputError(f"a split has {ids.size} tokens, fewer than seq_len + 1 = {cfg.seq_len + 1}")
-    arr = torch.from_numpy(np.asarray(ids[: n * cfg.seq_len + 1], dtype=np.int64))
-    x, y = arr[:-1].reshape(n, cfg.seq_len), arr[1:].reshape(n, cfg.seq_len)
-    rank, world = _rank_world()
-    acc = TokenLoss(vocab_size, device)
-    was_training = model.training
-    model.eval()
-    for i in range(rank * cfg.batch_size, n, world * cfg.batch_size):
-        xb, yb = x[i:i + cfg.batch_size].to(device), y[i:i + cfg.batch_size].to(device)
-        with autocast(cfg, device):
-            logits = model(input_ids=xb, use_cache=False).logits
-        acc.update(logits, yb)
-    model.train(was_training)
-    acc.all_reduce()
-    return acc
 
 
 def _versions() -> dict:
@@ -143,7 +114,7 @@ def _setup_device(cfg: TrainConfig) -> tuple[torch.device, int, int]:
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
             atexit.register(_close_distributed)
-    rank, world = _rank_world()
+    rank, world = rank_world()
     return device, rank, world
 
 
@@ -260,10 +231,11 @@ class _Recorder:
             self.rows = _read_csv(out / "metrics.csv").query("step <= @resumed_at").to_dict("records")
             self.tokens = [_read_csv(out / "per_token.csv.gz").query("step <= @resumed_at")]
 
-    def eval_and_save(self, model, step: int) -> None:
+    def eval_and_save(self, model, step: int, at_start: bool = False) -> None:
+        """at_start: `model` holds the run's fresh initial weights (evaluation.evaluate_sums)."""
         t0 = time.perf_counter()
         for split, ids in self.splits:
-            loss_sum, count, correct = evaluate(model, ids, self.cfg, self.device, self.vocab).numpy()
+            loss_sum, count, correct = evaluate_sums(model, ids, self.cfg, self.device, self.vocab, at_start)
             self.rows.append({"step": step, "split": split,
                               **summarize(loss_sum, count, correct, self.train_counts)})
             seen = np.flatnonzero(count)
@@ -322,7 +294,7 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
         out.mkdir(parents=True, exist_ok=True)
     setup_seconds = time.perf_counter() - t_call
     if start == 0:
-        record.eval_and_save(model, 0)
+        record.eval_and_save(model, 0, at_start=True)
     train_seconds = checkpoint_seconds = 0.0
     tokens_saved_at = None
     bar = tqdm(total=cfg.steps, initial=start, desc=out.name, unit="step", leave=False,
@@ -375,7 +347,7 @@ def ranks_agree(flag: bool) -> bool:
     """`flag` of any rank (True if any rank says True) under torch.distributed; `flag` itself in one process."""
     import torch.distributed as dist
 
-    rank, world = _rank_world()
+    rank, world = rank_world()
     if world == 1:
         return bool(flag)
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
