@@ -23,9 +23,9 @@ from plumbing.schemas import (
     frame,
 )
 from theory.ufm import metrics
-from theory.ufm.metrics import MASS, PERCENTILE
 
 from .config import SweepConfig
+from .measure import group_sizes
 from .plan import run_folder_name
 
 METRICS = LM_METRIC_NAMES  # average_loss, balanced_loss, accuracy, low/high_freq_loss, low/high_mass_loss
@@ -36,14 +36,6 @@ SIZES = LM_GROUP_SIZES  # n_low, n_high, n_low_mass, n_high_mass
 # to 0.14; from 20 occurrences on the seed spread is below 1/6 of the speed and every seed agrees on its sign
 # (at 8-11 occurrences the spread is 0.4 of the speed and 5-8% of the speeds are negative). So 20.
 MIN_EVAL_COUNT = 20
-
-
-def _group_sizes(counts: np.ndarray, percentile: float) -> dict:
-    """The group sizes measure.summarize reports for training counts `counts` (ids with a count > 0)."""
-    seen = counts > 0
-    low, low_mass = metrics.low_frequency_mask(counts, percentile), metrics.mass_tail_mask(counts, MASS)
-    return {"n_low": int(np.sum(low & seen)), "n_high": int(np.sum(~low & seen)),
-            "n_low_mass": int(np.sum(low_mass & seen)), "n_high_mass": int(np.sum(~low_mass & seen))}
 
 
 def _check_trained_on(run: Path, counts: np.ndarray) -> None:
@@ -63,7 +55,7 @@ def collect(cfg: SweepConfig, out: Path, counts: np.ndarray) -> pd.DataFrame:
     rows, speeds = [], []
     counts = np.asarray(counts, dtype=np.float64)
     bins = metrics.power_of_3_bins(counts)
-    expected = _group_sizes(counts, PERCENTILE)
+    expected = group_sizes(counts)  # what measure.summarize reported for these counts
     planned = set(cfg.runs())
     for mode, lam, seed in [(m, lam, s) for m in cfg.decay_modes for lam in cfg.lambdas for s in cfg.seeds]:
         if lam != 0 and (mode, lam, seed) not in planned:

@@ -51,6 +51,7 @@ from . import checkpoint
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .evaluation import evaluate_sums, rank_world
 from .measure import summarize
+from .stats import token_counts
 from .model import PRESETS, build_model, flops_per_token, n_params
 from .step import make_optimizer, prepare_device, train_step
 
@@ -144,12 +145,8 @@ def training_ids(cfg: TrainConfig, prepared) -> np.ndarray:
 
 def training_counts(cfg: TrainConfig, prepared) -> np.ndarray:
     """n_k = occurrences of id k in training_ids(cfg, prepared), k < prepared.vocab_size (float64); they sum to
-    the number of ids trained on (min(train_tokens, training split))."""
-    vocab = int(prepared.vocab_size)
-    counts = np.bincount(np.asarray(training_ids(cfg, prepared), dtype=np.int64), minlength=vocab)
-    if counts.size > vocab:
-        raise InputError(f"the data hold token id {counts.size - 1}, outside vocab_size {vocab}")
-    return counts.astype(np.float64)
+    the number of ids trained on (min(train_tokens, training split)); stats.token_counts."""
+    return token_counts(training_ids(cfg, prepared), int(prepared.vocab_size))
 
 
 def _training_data(cfg: TrainConfig, prepared) -> tuple[np.ndarray, np.ndarray, int]:
