@@ -8,6 +8,7 @@ from theory.glossary import baseline_mode
 
 from .config import SweepConfig
 
+
 def run_name(lam: float, seed: int, mode: str) -> str:
     return f"{mode}_wd{lam:g}_s{seed}"
 
@@ -18,7 +19,8 @@ def run_folder_name(cfg: SweepConfig, lam: float, seed: int, mode: str) -> str:
 
 
 def planned_runs(cfg: SweepConfig) -> list[tuple[str, str, float, int]]:
-    """(regime, decay_mode, lambda, seed) of every run to train, most informative first (see the module doc)."""
+    """(regime, decay_mode, lambda, seed) of every run to train, most informative first (the order of the
+    sweep module doc: seed by seed; lambda 0, the largest, then down; the baseline mode first; regimes in order)."""
     plan = []
     for reg, sub in cfg.by_regime().items():
         lams = sorted(sub.lambdas)
