@@ -2,7 +2,7 @@
 
 tokens/s = batch_size x seq_len / (median step time); a step is `step.train_step`, the very function
 `train.train_run` trains with (forward, cross-entropy, divergence check, backward, gradient clipping, AdamW),
-on a model and optimizer built from a `train.TrainConfig` of the given preset, shape, device, bf16 and compile
+on a model and optimizer built from a `config.TrainConfig` of the given preset, shape, device, bf16 and compile
 settings and the TrainConfig defaults for everything else (lr and its schedule, clipping, weight decay and its
 mode, seed); the result holds that config. The batches are random token ids, drawn once.
 MFU = (tokens/s x model.flops_per_token) / peak, with flops_per_token = 6 N + 12 L d T and peak the device's
@@ -25,7 +25,7 @@ import torch
 from .measure import TokenLoss
 from .model import build_model, flops_per_token, n_params
 from .step import make_optimizer, prepare_device, train_step
-from .train import TrainConfig
+from .config import TrainConfig
 
 # dense bf16 tensor-core peak, FLOP/s; the first name contained in torch.cuda.get_device_name() wins
 PEAK_BF16 = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12))

@@ -84,7 +84,7 @@ def _dispatch(args) -> None:
         print(json.dumps(prepared.manifest, indent=2, default=str))
     elif args.command == "export":
         from .data import export
-        from .sweep import load_sweep_config
+        from .config import load_sweep_config
 
         cfg = load_sweep_config(args.config)
         check_real("--max-mib", args.max_mib, 0, low_open=True)
@@ -105,12 +105,14 @@ def _dispatch(args) -> None:
     elif args.command == "train":
         from dataclasses import replace
 
+        from theory.glossary import baseline_mode
+
         from .data import prepare
-        from .sweep import load_sweep_config
+        from .config import load_sweep_config
         from .train import train_run
 
         cfg = load_sweep_config(args.config)
-        tc = cfg.train_config(cfg.lambdas[0], cfg.seeds[0], cfg.decay_modes[0])
+        tc = cfg.train_config(cfg.lambdas[0], cfg.seeds[0], baseline_mode(cfg.decay_modes))
         tc = replace(tc, **{k: v for k, v in (("weight_decay", args.weight_decay), ("seed", args.seed))
                             if v is not None})
         with output_folder(args.out):
@@ -118,7 +120,8 @@ def _dispatch(args) -> None:
             result = train_run(tc, prepared, Path(args.out))
         print(json.dumps(result, indent=2, default=str))
     elif args.command == "sweep":
-        from .sweep import load_sweep_config, run_sweep
+        from .config import load_sweep_config
+        from .sweep import run_sweep
 
         cfg = load_sweep_config(args.config)
         _check_decay_bounds(cfg)

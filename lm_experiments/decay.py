@@ -6,7 +6,8 @@ and `check_stable` (the guard that refuses a decay that one step could not apply
 
 Decay modes (DECAY_MODES, a dispatch table: mode -> what it exempts and how its rows are decayed):
   all             every parameter, AdamW's decoupled decay p <- (1 - lr lambda) p
-  no-norm-bias    all but normalisation weights and biases -- the usual LLM recipe and the default
+  no-norm-bias    all but normalisation weights and biases -- the usual LLM recipe and the default; the LM's
+                  `uniform` of theory.glossary.MITIGATIONS (every embedding/output row decayed with lambda)
   no-embed        additionally not the input embedding (every nn.Embedding)
   no-embed-out    additionally not the output layer (model.get_output_embeddings())
   capped-embed-out  as no-norm-bias, but row k of the input embedding and of the output layer (token k) is decayed
@@ -16,6 +17,8 @@ Decay modes (DECAY_MODES, a dispatch table: mode -> what it exempts and how its 
                   inputs hold token k, row k of the output layer only at a step whose targets hold it (a tied
                   matrix: either); its mean strength is lambda P(token k in a batch) <= lambda
                   (`occurrence_probability`)
+no-embed-out, capped-embed-out and lazy-embed-out are the mitigations of the same names in theory.glossary (the
+names are those of the committed GPU results; `LM_MITIGATIONS` maps each glossary name to its LM mode).
 A bounded mode's rows take AdamW's own factor (1 - lr lambda_k), applied where AdamW applies it (before the
 update), so a row with lambda_k = lambda is decayed exactly as uniform decay decays it. With tied embeddings the
 shared matrix is input embedding AND output layer, so "no-embed" and "no-embed-out" both exempt it (they differ
@@ -50,6 +53,9 @@ DECAY_MODES = {
     "capped-embed-out": (True, False, False, "capped"),
     "lazy-embed-out": (True, False, False, "lazy"),
 }
+# theory.glossary.MITIGATIONS name -> the LM decay mode that applies it (count-embed-out has no LM mode: unbounded)
+LM_MITIGATIONS = {"uniform": "no-norm-bias", "no-embed-out": "no-embed-out", "capped-embed-out": "capped-embed-out",
+                  "lazy-embed-out": "lazy-embed-out"}
 
 
 def check_mode(mode: str) -> str:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from theory.ufm import metrics
+from theory.ufm.metrics import MASS, PERCENTILE
 
 
 class TokenLoss:
@@ -67,7 +68,7 @@ def per_token_loss(loss_sum: np.ndarray, count: np.ndarray) -> np.ndarray:
 
 
 def summarize(loss_sum: np.ndarray, count: np.ndarray, correct: np.ndarray, train_counts: np.ndarray,
-              percentile: float = 99.0, mass: float = 0.5) -> dict:
+              percentile: float = PERCENTILE, mass: float = MASS) -> dict:
     """Summary of one evaluation.
 
     average_loss   sum loss / sum count (the usual per-token loss)
@@ -91,7 +92,6 @@ def summarize(loss_sum: np.ndarray, count: np.ndarray, correct: np.ndarray, trai
     filled = np.nan_to_num(per_id)  # ids with count 0 drop out of every count-weighted mean
     low = metrics.low_frequency_mask(train_counts, percentile)
     low_mass = metrics.mass_tail_mask(train_counts, mass)
-    seen = train_counts > 0
     total = float(count.sum())
     return {"average_loss": metrics.average_loss(filled, count) if total > 0 else float("nan"),
             "balanced_loss": metrics.balanced_loss(per_id, count) if total > 0 else float("nan"),
@@ -100,9 +100,18 @@ def summarize(loss_sum: np.ndarray, count: np.ndarray, correct: np.ndarray, trai
             "high_freq_loss": metrics.group_loss(filled, count, ~low),
             "low_mass_loss": metrics.group_loss(filled, count, low_mass),
             "high_mass_loss": metrics.group_loss(filled, count, ~low_mass),
-            "n_low": int(np.sum(low & seen)), "n_high": int(np.sum(~low & seen)),
-            "n_low_mass": int(np.sum(low_mass & seen)), "n_high_mass": int(np.sum(~low_mass & seen)),
-            "n_tokens": int(total)}
+            **group_sizes(train_counts, percentile, mass), "n_tokens": int(total)}
+
+
+def group_sizes(train_counts: np.ndarray, percentile: float = PERCENTILE, mass: float = MASS) -> dict:
+    """n_low, n_high, n_low_mass, n_high_mass: how many ids with a training count > 0 each group of
+    `summarize` holds (low/high at the `percentile` count, low/high mass at the head holding `mass`)."""
+    train_counts = np.asarray(train_counts, np.float64)
+    seen = train_counts > 0
+    low = metrics.low_frequency_mask(train_counts, percentile)
+    low_mass = metrics.mass_tail_mask(train_counts, mass)
+    return {"n_low": int(np.sum(low & seen)), "n_high": int(np.sum(~low & seen)),
+            "n_low_mass": int(np.sum(low_mass & seen)), "n_high_mass": int(np.sum(~low_mass & seen))}
 
 
 def learning_speeds(curves: np.ndarray, steps: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import pandas as pd
 from plumbing.errors import InputError
 from plumbing.schemas import LM_TEXT_SAMPLE, LM_TOKEN_STATS, frame
 from theory.ufm import metrics
+from theory.ufm.metrics import MASS, PERCENTILE
 
 from .tokenizer import encode_documents, train_bpe
 
@@ -24,7 +25,7 @@ def token_counts(ids: np.ndarray, vocab_size: int) -> np.ndarray:
     return np.bincount(ids, minlength=vocab_size).astype(np.float64)
 
 
-def token_table(counts: np.ndarray, percentile: float = 99.0, n_bins: int = 5, mass: float = 0.5) -> pd.DataFrame:
+def token_table(counts: np.ndarray, percentile: float = PERCENTILE, n_bins: int = 5, mass: float = MASS) -> pd.DataFrame:
     """One row per token id: count, power-of-3 bin, equal-mass bin (0 = most frequent), low_freq flag (below the
     `percentile` count), low_mass flag (outside the most frequent ids holding a share `mass` of the counts; every
     id when all counts are 0)."""
@@ -37,13 +38,7 @@ def token_table(counts: np.ndarray, percentile: float = 99.0, n_bins: int = 5, m
                                   "low_mass": low_mass})
 
 
-def tokens_for_mass(counts: np.ndarray, mass: float) -> int:
-    """The smallest k such that the k most frequent tokens hold at least `mass` of all occurrences
-    (theory.ufm.metrics.classes_for_mass)."""
-    return metrics.classes_for_mass(counts, mass)
-
-
-def mass_cuts(counts: np.ndarray, percentile: float = 99.0) -> dict:
+def mass_cuts(counts: np.ndarray, percentile: float = PERCENTILE) -> dict:
     """P99 count threshold; tokens holding 50/80/95% of the occurrences; shares of the vocabulary that are rare.
 
     share_below_p99_count = fraction of ids with n_k < P99 threshold (the paper's low-frequency share);
@@ -56,7 +51,7 @@ def mass_cuts(counts: np.ndarray, percentile: float = 99.0) -> dict:
     V = int(counts.size)
     out = {"vocab_size": V, "p99_count_threshold": metrics.count_threshold(counts, percentile)}
     for m in (50, 80, 95):
-        out[f"tokens_for_{m}pct_mass"] = tokens_for_mass(counts, m / 100)
+        out[f"tokens_for_{m}pct_mass"] = metrics.classes_for_mass(counts, m / 100)
     out["share_below_p99_count"] = float(np.mean(metrics.low_frequency_mask(counts, percentile)))
     out["share_below_p95_mass"] = (V - out["tokens_for_95pct_mass"]) / V
     out["share_never_seen"] = float(np.mean(counts == 0))
@@ -121,7 +116,7 @@ def token_pieces(tokenizer, ids: list) -> list:
     return pieces
 
 
-def text_sample(tokenizer, text: str, counts: np.ndarray, percentile: float = 99.0) -> pd.DataFrame:
+def text_sample(tokenizer, text: str, counts: np.ndarray, percentile: float = PERCENTILE) -> pd.DataFrame:
     """Each token of `text` with its decoded piece, training count, and low/high flag at the P99 threshold."""
     counts = np.asarray(counts, dtype=np.float64)
     ids = np.asarray(tokenizer.encode(text).ids, dtype=np.int64)

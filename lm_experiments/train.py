@@ -14,7 +14,8 @@ Evaluation (at step 0, every eval_every steps and at the end) runs the model on 
 over the first eval_tokens tokens of each split -- the training split too, as the paper measures on
 training data -- and splits tokens into low/high frequency by their count in the tokens trained on
 (`training_ids`: the first train_tokens of the training split; the sweep's token tables use the same ids),
-twice: at the P99 of the counts and by cumulative mass (measure.summarize).
+twice: at the P99 of the counts and by cumulative mass (measure.summarize). The step-0 evaluation is computed
+once per initial model and seed in a process (evaluation.evaluate_sums): every run of a seed starts there.
 Batches are batch_size random windows of seq_len + 1 tokens (every window of the training ids, the last one
 included, can be drawn) drawn by a generator seeded from (seed, step) alone, so a resumed run sees exactly
 the batches of an uninterrupted one, and its final metrics are the same. Multi-GPU: launch with
@@ -34,7 +35,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -45,66 +46,16 @@ from tqdm import tqdm
 from plumbing.atomic import atomic_write_csv, atomic_write_json
 from plumbing.errors import InputError
 from plumbing.schemas import LM_RUN_METRICS, LM_RUN_PER_TOKEN, frame
-from plumbing.validate import check_int, check_real
 
 from . import checkpoint
-from .measure import TokenLoss, summarize
-from .decay import check_mode
+from .config import RESUMABLE_CHANGES, TrainConfig
+from .evaluation import evaluate_sums, rank_world
+from .measure import summarize
+from .stats import token_counts
 from .model import PRESETS, build_model, flops_per_token, n_params
-from .step import autocast, lr_at, make_optimizer, prepare_device, train_step
+from .step import make_optimizer, prepare_device, train_step
 
-__all__ = ["RESUMABLE_CHANGES", "TrainConfig", "batch_at", "evaluate", "lr_at", "ranks_agree", "train_run",
-           "training_counts", "training_ids"]  # lr_at: from .step
-
-# config fields that may change between an interrupted run and its resumption (they do not change the maths
-# of a CPU run; moving a run between devices is allowed on purpose)
-RESUMABLE_CHANGES = ("device", "compile", "keep_checkpoint")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Defaults run on a CPU in seconds (tiny model, 200 steps of 16 x 128 tokens)."""
-
-    preset: str = "tiny"  # a model.PRESETS name or a local checkpoint folder
-    vocab_size: int = 8192  # the tokenizer's requested size (the model uses prepared.vocab_size)
-    seq_len: int = 128
-    batch_size: int = 16  # per rank
-    steps: int = 200
-    lr: float = 3e-3
-    warmup: int = 20  # linear warmup steps, then cosine decay to min_lr_ratio * lr at `steps`
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.1  # AdamW's decoupled decay (torch: p -= lr * weight_decay * p)
-    decay_mode: str = "no-norm-bias"  # decay.DECAY_MODES
-    seed: int = 0
-    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
-    eval_every: int = 50
-    eval_tokens: int = 16384  # per split
-    device: str = "cpu"
-    bf16: bool = False  # bf16 autocast (CUDA only)
-    compile: bool = False  # torch.compile the training forward
-    checkpoint_every: int = 50
-    train_tokens: int | None = None  # train on (and measure) only the first train_tokens of the training split
-    keep_checkpoint: bool = False  # keep checkpoint.pt once the run is done (otherwise it is deleted)
-
-    def __post_init__(self):
-        check_mode(self.decay_mode)
-        for name in ("bf16", "compile", "keep_checkpoint"):
-            if not isinstance(getattr(self, name), bool):
-                raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        for name in ("seq_len", "batch_size", "steps", "eval_every", "eval_tokens", "checkpoint_every"):
-            check_int(name, getattr(self, name), 1, allow_numpy=False)
-        check_real("lr", self.lr, 0, low_open=True)
-        check_real("weight_decay", self.weight_decay, 0)
-        check_real("grad_clip", self.grad_clip, 0)
-        check_real("min_lr_ratio", self.min_lr_ratio, 0, 1)
-        if self.train_tokens is not None:
-            check_int("train_tokens (None or > seq_len + 1)", self.train_tokens, self.seq_len + 2, allow_numpy=False)
-        check_int("warmup", self.warmup, 0, allow_numpy=False)
-        check_int("seed", self.seed, 0, allow_numpy=False)
-        try:
-            torch.device(self.device)
-        except (RuntimeError, TypeError):
-            raise InputError(f"device must be a torch device such as cpu, cuda, cuda:1, got {self.device!r}") from None
+__all__ = ["batch_at", "ranks_agree", "train_run", "training_counts", "training_ids"]
 
 
 def batch_at(train: np.ndarray, cfg: TrainConfig, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:
@@ -122,37 +73,6 @@ def batch_at(train: np.ndarray, cfg: TrainConfig, step: int, rank: int = 0, worl
     starts = starts[rank * cfg.batch_size:(rank + 1) * cfg.batch_size]
     idx = starts[:, None] + np.arange(cfg.seq_len + 1)[None, :]
     return torch.from_numpy(train[idx].astype(np.int64))
-
-
-def _rank_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-@torch.no_grad()
-def evaluate(model, ids: np.ndarray, cfg: TrainConfig, device: torch.device, vocab_size: int) -> TokenLoss:
-    """Per-token loss on contiguous seq_len windows over the first eval_tokens tokens of a split. Under
-    torch.distributed each rank takes every world-th batch of windows and the sums are all-reduced."""
-    n = min(cfg.eval_tokens, ids.size - 1) // cfg.seq_len
-    if n < 1:
-        raise InputError(f"a split has {ids.size} tokens, fewer than seq_len + 1 = {cfg.seq_len + 1}")
-    arr = torch.from_numpy(np.asarray(ids[: n * cfg.seq_len + 1], dtype=np.int64))
-    x, y = arr[:-1].reshape(n, cfg.seq_len), arr[1:].reshape(n, cfg.seq_len)
-    rank, world = _rank_world()
-    acc = TokenLoss(vocab_size, device)
-    was_training = model.training
-    model.eval()
-    for i in range(rank * cfg.batch_size, n, world * cfg.batch_size):
-        xb, yb = x[i:i + cfg.batch_size].to(device), y[i:i + cfg.batch_size].to(device)
-        with autocast(cfg, device):
-            logits = model(input_ids=xb, use_cache=False).logits
-        acc.update(logits, yb)
-    model.train(was_training)
-    acc.all_reduce()
-    return acc
 
 
 def _versions() -> dict:
@@ -195,7 +115,7 @@ def _setup_device(cfg: TrainConfig) -> tuple[torch.device, int, int]:
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
             atexit.register(_close_distributed)
-    rank, world = _rank_world()
+    rank, world = rank_world()
     return device, rank, world
 
 
@@ -225,12 +145,8 @@ def training_ids(cfg: TrainConfig, prepared) -> np.ndarray:
 
 def training_counts(cfg: TrainConfig, prepared) -> np.ndarray:
     """n_k = occurrences of id k in training_ids(cfg, prepared), k < prepared.vocab_size (float64); they sum to
-    the number of ids trained on (min(train_tokens, training split))."""
-    vocab = int(prepared.vocab_size)
-    counts = np.bincount(np.asarray(training_ids(cfg, prepared), dtype=np.int64), minlength=vocab)
-    if counts.size > vocab:
-        raise InputError(f"the data hold token id {counts.size - 1}, outside vocab_size {vocab}")
-    return counts.astype(np.float64)
+    the number of ids trained on (min(train_tokens, training split)); stats.token_counts."""
+    return token_counts(training_ids(cfg, prepared), int(prepared.vocab_size))
 
 
 def _training_data(cfg: TrainConfig, prepared) -> tuple[np.ndarray, np.ndarray, int]:
@@ -312,10 +228,11 @@ class _Recorder:
             self.rows = _read_csv(out / "metrics.csv").query("step <= @resumed_at").to_dict("records")
             self.tokens = [_read_csv(out / "per_token.csv.gz").query("step <= @resumed_at")]
 
-    def eval_and_save(self, model, step: int) -> None:
+    def eval_and_save(self, model, step: int, at_start: bool = False) -> None:
+        """at_start: `model` holds the run's fresh initial weights (evaluation.evaluate_sums)."""
         t0 = time.perf_counter()
         for split, ids in self.splits:
-            loss_sum, count, correct = evaluate(model, ids, self.cfg, self.device, self.vocab).numpy()
+            loss_sum, count, correct = evaluate_sums(model, ids, self.cfg, self.device, self.vocab, at_start)
             self.rows.append({"step": step, "split": split,
                               **summarize(loss_sum, count, correct, self.train_counts)})
             seen = np.flatnonzero(count)
@@ -374,7 +291,7 @@ def train_run(cfg: TrainConfig, prepared, out_dir: str | Path, progress: bool = 
         out.mkdir(parents=True, exist_ok=True)
     setup_seconds = time.perf_counter() - t_call
     if start == 0:
-        record.eval_and_save(model, 0)
+        record.eval_and_save(model, 0, at_start=True)
     train_seconds = checkpoint_seconds = 0.0
     tokens_saved_at = None
     bar = tqdm(total=cfg.steps, initial=start, desc=out.name, unit="step", leave=False,
@@ -427,7 +344,7 @@ def ranks_agree(flag: bool) -> bool:
     """`flag` of any rank (True if any rank says True) under torch.distributed; `flag` itself in one process."""
     import torch.distributed as dist
 
-    rank, world = _rank_world()
+    rank, world = rank_world()
     if world == 1:
         return bool(flag)
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")

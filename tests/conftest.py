@@ -74,7 +74,7 @@ def lm_corpus_file(tmp_path_factory):
 def sweep_config(lm_corpus_file):
     """sweep_config(**fields) -> a SweepConfig of two tiny runs (lambda 0 and 1) on lm_corpus_file, trained on
     the first 4000 of its ~19k training tokens (so a token table of the whole split would differ)."""
-    from lm_experiments.sweep import SweepConfig
+    from lm_experiments.config import SweepConfig
 
     train = {"preset": "tiny", "seq_len": 16, "batch_size": 4, "steps": 6, "eval_every": 3, "eval_tokens": 256,
              "warmup": 1, "checkpoint_every": 3, "train_tokens": 4000}

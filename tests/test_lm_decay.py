@@ -9,8 +9,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lm_experiments.config import TrainConfig
 from lm_experiments.decay import (
     DECAY_MODES,
+    LM_MITIGATIONS,
     MAX_DECAY_PER_STEP,
     apply_row_decay,
     check_stable,
@@ -20,8 +22,9 @@ from lm_experiments.decay import (
 )
 from lm_experiments.model import build_model, model_config
 from lm_experiments.step import lr_at, make_optimizer, train_step
-from lm_experiments.train import TrainConfig, batch_at
+from lm_experiments.train import batch_at
 from plumbing.errors import InputError
+from theory.glossary import MITIGATIONS
 
 V = 300
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -66,6 +69,28 @@ def test_decay_groups_hold_every_parameter_once_and_respect_the_mode(preset, mod
         assert by_row == want
     else:
         assert not by_row
+
+
+def test_each_lm_mitigation_decays_the_output_rows_as_the_glossary_defines_it():
+    """theory.glossary's row strengths, read off the output layer of an untied model: uniform lambda on every row,
+    no-embed-out 0, capped-embed-out lambda min(1, n_k / mean(n)), lazy-embed-out lambda on the rows of the
+    step's targets (the decay mode names are glossary names, `uniform` being the baseline no-norm-bias)."""
+    assert set(LM_MITIGATIONS) <= set(MITIGATIONS) and set(LM_MITIGATIONS.values()) <= set(DECAY_MODES)
+    assert LM_MITIGATIONS["uniform"] == "no-norm-bias"
+    assert all(name == mode for name, mode in LM_MITIGATIONS.items() if name != "uniform")
+    model, lam = _meta_model("openelm-270m-like"), 0.5
+    head = model.get_output_embeddings().weight
+    counts = np.arange(head.shape[0], dtype=float)
+    expected = {"uniform": (np.full(counts.size, lam), None), "no-embed-out": (np.zeros(counts.size), None),
+                "capped-embed-out": (lam * np.minimum(1.0, counts / counts.mean()), None),
+                "lazy-embed-out": (np.full(counts.size, lam), "targets")}
+    for name, mode in LM_MITIGATIONS.items():
+        group = next(g for g in decay_groups(model, mode, lam, counts, device="cpu")
+                     if any(p is head for p in g["params"]))
+        strength = (group["row_strength"].double().numpy() if group["name"] == "row_decay"
+                    else np.full(counts.size, group["weight_decay"]))
+        np.testing.assert_allclose(strength, expected[name][0], rtol=1e-6, err_msg=name)
+        assert group.get("rows_from") == expected[name][1], name
 
 
 def test_capped_step_is_the_no_decay_step_then_each_row_shrunk_by_its_capped_strength():
@@ -188,7 +213,7 @@ def test_the_guard_accepts_the_real_scale_plan_at_its_training_counts_and_refuse
 
     import pandas as pd
 
-    from lm_experiments.sweep import load_sweep_config
+    from lm_experiments.config import load_sweep_config
 
     root = Path(__file__).resolve().parents[1] / "results" / "real_scale" / "gpu-270m-h200"
     cfg = load_sweep_config("gpu-270m")

@@ -6,18 +6,20 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
+import lm_experiments.plan as plan_mod
 import lm_experiments.sweep as sweep_mod
 import lm_experiments.train as train_mod
 from lm_experiments.data import export, load_prepared, prepare
 from lm_experiments.pack import pack
-from lm_experiments.sweep import load_sweep_config, planned_runs, run_sweep
-from lm_experiments.train import TrainConfig, train_run
+from lm_experiments.config import TrainConfig, load_sweep_config
+from lm_experiments.plan import planned_runs
+from lm_experiments.sweep import run_sweep
+from lm_experiments.train import train_run
 from plumbing.errors import InputError
 
 SMALL = {"preset": "tiny", "device": "cpu", "bf16": False, "compile": False, "batch_size": 4, "seq_len": 16,
@@ -49,7 +51,7 @@ def test_real_scale_plan_fits_nine_minutes_with_three_seeds_per_memorised_compar
     assert not set(cfg.decay_modes) & {"freq-embed-out"}
     # the predicted wall from the measured constants: within 9 minutes on an H200; the runs spend <= 15% of their
     # own wall outside training steps
-    h200 = sweep_mod.predicted_wall(cfg, "H200")
+    h200 = plan_mod.predicted_wall(cfg, "H200")
     assert h200["seconds"] <= 9 * 60 and h200["runs"] == len(runs) and h200["run_overhead_share"] <= 0.15
     train = cfg.train
     assert train["compile"] and train["device"] == "cuda" and train["batch_size"] * train["seq_len"] == 8192
@@ -63,7 +65,7 @@ def test_predicted_wall_is_start_plus_steps_evaluations_and_fixed_costs():
     cfg = shrunk("files:x", lambdas=(0.0, 1.0), seeds=(0, 1))
     plan = {"ms_per_step": {"H200": 1000.0}, "start_seconds": 5.0, "overhead_seconds_per_run": 0.75,
             "eval_seconds_per_65k_tokens": 65536 / 512, "seed_build_seconds": 2.0}
-    got = sweep_mod.predicted_wall(cfg, "H200", plan)
+    got = plan_mod.predicted_wall(cfg, "H200", plan)
     # shrunk: 2 regimes x 2 seeds x (lambda 0 + lambda 1 x 3 modes) = 16 runs of 6 steps, 3 evaluations of 256
     # (train: 256 of the memorised regime's 2000 tokens) + 256 held-out tokens = 512 tokens, i.e. 1 s an
     # evaluation; one seed beyond the first builds its weights once

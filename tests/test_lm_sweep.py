@@ -13,7 +13,10 @@ import pandas as pd
 import pytest
 
 from lm_experiments.data import prepare
-from lm_experiments.sweep import MIN_EVAL_COUNT, SweepConfig, collect, load_sweep_config, run_name, run_sweep, table1
+from lm_experiments.collect import MIN_EVAL_COUNT, collect, table1
+from lm_experiments.config import SweepConfig, load_sweep_config
+from lm_experiments.plan import run_name
+from lm_experiments.sweep import run_sweep
 from plumbing.errors import InputError
 from plumbing.schemas import LM_GROUP_SIZES, LM_SUMMARY, frame
 from theory.ufm import metrics

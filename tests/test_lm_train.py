@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from lm_experiments import bench as bench_mod
-from lm_experiments import checkpoint
+from lm_experiments import checkpoint, evaluation
 from lm_experiments import train as train_mod
 from lm_experiments.bench import run_bench
-from lm_experiments.measure import TokenLoss, learning_speeds, summarize
 from lm_experiments.decay import decay_groups
+from lm_experiments.measure import TokenLoss, learning_speeds, summarize
 from lm_experiments.model import (
     PRESETS,
     build_model,
@@ -28,8 +28,9 @@ from lm_experiments.model import (
     model_config,
     n_params,
 )
-from lm_experiments.step import make_optimizer, train_step
-from lm_experiments.train import TrainConfig, batch_at, lr_at, train_run
+from lm_experiments.config import TrainConfig
+from lm_experiments.step import lr_at, make_optimizer, train_step
+from lm_experiments.train import batch_at, train_run
 from plumbing.errors import InputError
 
 V = 300
@@ -370,6 +371,54 @@ def test_train_run_steps_are_train_step_and_the_metric_variant_updates_alike(pre
     assert replays[1][2] == pytest.approx(replays[0][2], rel=1e-6, abs=0)
 
 
+def test_step0_evaluation_is_computed_once_per_seed_and_equals_a_fresh_one(prepared, tmp_path, monkeypatch):
+    """Runs of one seed share their step-0 evaluation (evaluation.evaluate_sums): the second run of seed 0
+    evaluates nothing at step 0, its step-0 rows are exactly those of the same run in a fresh process (cache
+    emptied), and another seed is evaluated anew."""
+    calls = []
+    real = evaluation.evaluate
+    monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: calls.append(a[2].seed) or real(*a, **k))
+    monkeypatch.setattr(evaluation, "_START", {})
+    small = {**BASE, "steps": 4, "eval_every": 4, "checkpoint_every": 4, "keep_checkpoint": False}
+    train_run(TrainConfig(**{**small, "weight_decay": 1.0}), prepared, tmp_path / "a", progress=False)
+    assert len(calls) == 4  # 2 splits at step 0 and at step 4
+    second = TrainConfig(**{**small, "weight_decay": 0.0, "decay_mode": "lazy-embed-out"})
+    train_run(second, prepared, tmp_path / "b", progress=False)
+    assert len(calls) == 6  # step 4 only: step 0 came from the first run
+    monkeypatch.setattr(evaluation, "_START", {})
+    train_run(second, prepared, tmp_path / "fresh", progress=False)
+    assert len(calls) == 10
+    for name in ("metrics.csv", "per_token.csv.gz"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / name), pd.read_csv(tmp_path / "fresh" / name))
+    train_run(TrainConfig(**{**small, "seed": 1}), prepared, tmp_path / "c", progress=False)
+    assert calls[-4:] == [1, 1, 1, 1]  # seed 1 starts from other weights: evaluated at step 0 too
+    first = pd.read_csv(tmp_path / "a" / "metrics.csv").query("step == 0")
+    other = pd.read_csv(tmp_path / "c" / "metrics.csv").query("step == 0")
+    assert not np.array_equal(first["average_loss"], other["average_loss"])
+
+
+@pytest.mark.parametrize("mode", ["no-norm-bias", "lazy-embed-out"])
+def test_multi_tensor_adamw_and_clipping_give_the_per_tensor_weights_bit_for_bit(prepared, monkeypatch, mode):
+    """make_optimizer's foreach AdamW and train_step's foreach clipping do the per-tensor arithmetic: 5 steps
+    (clipping active: grad_clip 0.01) end at exactly the weights and moments of the per-tensor loop."""
+    cfg = TrainConfig(**{**BASE, "decay_mode": mode, "grad_clip": 0.01})
+    cpu, counts = torch.device("cpu"), np.bincount(prepared.train, minlength=V).astype(float)
+    states = []
+    for foreach in (True, False):
+        model = build_model(cfg.preset, V, cfg.seq_len, cfg.seed)
+        opt = make_optimizer(model, cfg, cpu, counts=counts)
+        assert all(g["foreach"] for g in opt.param_groups)
+        if not foreach:
+            for g in opt.param_groups:
+                g["foreach"] = False
+            clip = torch.nn.utils.clip_grad_norm_
+            monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda p, c, **k: clip(p, c, foreach=False))
+        for step in range(5):
+            train_step(model, model, opt, batch_at(prepared.train, cfg, step), cfg, step, 1, cpu)
+        states.append((_state(model), opt.state_dict()["state"]))
+    assert _same_tensors(states[0][0], states[1][0]) and _same_tensors(states[0][1], states[1][1])
+
+
 def test_make_optimizer_follows_the_config():
     model = build_model("tiny", V, 16, 0)
     cfg = TrainConfig(lr=2e-3, weight_decay=0.3, decay_mode="no-embed")
@@ -461,7 +510,7 @@ def test_two_cpu_ranks_under_torchrun_give_the_metrics_of_one_process_with_twice
         "torch.set_num_threads(1)\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from test_lm_train import zipf_prepared, BASE\n"
-        "from lm_experiments.train import TrainConfig, train_run\n"
+        "from lm_experiments.config import TrainConfig\nfrom lm_experiments.train import train_run\n"
         f"train_run(TrainConfig(**{small!r}), zipf_prepared(), {str(tmp_path / 'ddp')!r}, progress=False)\n")
     # Rendezvous on 127.0.0.1 rather than `--standalone`, which hands the ranks this machine's host name as
     # MASTER_ADDR: in a sandbox whose host name does not resolve (CI) the ranks then never meet.

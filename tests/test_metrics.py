@@ -123,7 +123,7 @@ def test_classes_for_mass_hand_examples():
 
 @given(counts_with_zeros.filter(lambda c: c.sum() > 0), st.floats(0.01, 1.0))
 def test_classes_for_mass_is_the_smallest_prefix_holding_the_mass(counts, mass):
-    from lm_experiments.stats import tokens_for_mass
+    from lm_experiments.stats import mass_cuts
     from theory.ufm.metrics import classes_for_mass
 
     m = classes_for_mass(counts, mass)
@@ -131,7 +131,8 @@ def test_classes_for_mass_is_the_smallest_prefix_holding_the_mass(counts, mass):
     target = mass * top.sum() * (1 - 1e-12)
     assert 1 <= m <= np.count_nonzero(counts)
     assert top[:m].sum() >= target and top[:m - 1].sum() < target  # holds it, and one class fewer does not
-    assert tokens_for_mass(counts, mass) == m  # the LM token statistics use this definition
+    # the LM token statistics use this definition
+    assert mass_cuts(counts)["tokens_for_50pct_mass"] == classes_for_mass(counts, 0.5)
 
 
 @given(st.lists(st.integers(1, 10**6), min_size=2, max_size=300), st.floats(0.05, 0.95))

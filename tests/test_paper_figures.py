@@ -17,7 +17,9 @@ import pytest
 from PIL import Image
 
 from lm_experiments import stats
-from lm_experiments.sweep import SweepConfig, collect, run_name
+from lm_experiments.collect import collect
+from lm_experiments.config import SweepConfig
+from lm_experiments.plan import run_name
 from lm_experiments.token_report import write_stats
 from paper_figures import fig1, fig2, fig3, fig5, sim_figs, table1, theory_figs
 from paper_figures.cli import main
@@ -42,7 +44,7 @@ PIECES = ["The", " film", " was", " a", " quokka", ".", "\n", "NA", " <b>&", " $
 
 def _metrics(lam: float, seed: int, step: int, counts) -> dict:
     """The metrics of one evaluation; the values at the last step (STEPS[-1]) are the ones the tests check. The
-    group sizes are those of the training counts (sweep.collect refuses others)."""
+    group sizes are those of the training counts (collect.collect refuses others)."""
     from theory.ufm import metrics
 
     late = (STEPS[-1] - step) / STEPS[-1]
@@ -57,7 +59,7 @@ def _metrics(lam: float, seed: int, step: int, counts) -> dict:
 def _lm_folder(lm: Path, rng, seeds=(0, 1), vocab=300):
     """An LM sweep folder made by the sweep's own writers from synthetic run files: each run's metrics.csv and
     per_token.csv.gz (through the run schemas), then token_stats (lm_experiments.stats), config.json (the
-    sweep's record) and summary.csv, learning_speed.csv, table1.csv/.md (lm_experiments.sweep.collect)."""
+    sweep's record) and summary.csv, learning_speed.csv, table1.csv/.md (lm_experiments.collect.collect)."""
     cfg = SweepConfig(name="tiny", corpus="toy", vocab_size=vocab, lambdas=LAMS, seeds=seeds,
                       decay_modes=("no-norm-bias", "lazy-embed-out"), train={"preset": "tiny", "steps": STEPS[-1]})
     counts = np.sort(rng.zipf(1.5, vocab).astype(float))[::-1]

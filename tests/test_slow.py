@@ -38,7 +38,8 @@ def test_rare_tokens_learn_slower_in_a_real_text_lm(tmp_path):
     import pandas as pd
 
     from lm_experiments.data import prepare
-    from lm_experiments.train import TrainConfig, train_run
+    from lm_experiments.config import TrainConfig
+    from lm_experiments.train import train_run
     from theory.ufm.metrics import learning_speed
 
     p = prepare("rotten-tomatoes", 4096, tmp_path / "data")
