@@ -8,7 +8,7 @@ OUT ?= results
 export MALLOC_MMAP_THRESHOLD_ = 33554432
 export MALLOC_TRIM_THRESHOLD_ = 268435456
 
-.PHONY: reproduce test test-slow bench venv docs
+.PHONY: reproduce lane-lm lane-rest test test-slow bench venv docs
 venv: .venv/.installed
 
 .venv/.installed: pyproject.toml
@@ -44,17 +44,24 @@ VOCAB_LAMBDAS := 1e-5,3e-5,1e-4,2e-4,5e-4,1e-3,2e-3,5e-3
 # every stage through plumbing.timings: its wall time lands in $(OUT)/timings.csv (a result file, not a log)
 STAGE = $(PY) -m plumbing.timings $(OUT)/timings.csv
 
+# Two lanes on the 2 cores (`make -j2`), each stage single-threaded: the LM lane (the sweep, then the theory at
+# its token counts) and the rest; findings and the report read both lanes' results, so they run last.
 reproduce: venv
+	$(MAKE) -j2 lane-lm lane-rest
+	$(STAGE) findings -- $(PY) -m paper_figures findings --results $(OUT)
+	$(STAGE) report -- $(PY) -m paper_figures report --results $(OUT) --out $(OUT)/report
+
+lane-lm:
+	OMP_NUM_THREADS=1 $(STAGE) lm_sweep -- $(PY) -m lm_experiments sweep --config $(LM_CONFIG) --out $(OUT)/$(LM_OUT)
+	$(STAGE) theory_corpus -- $(PY) -m theory corpus --counts-file $(OUT)/$(LM_COUNTS) --out $(OUT)/theory_corpus
+
+lane-rest:
 	$(STAGE) theory -- $(PY) -m theory verify --out $(OUT)/theory
 	$(STAGE) simulations -- $(PY) -m simulations run --config $(SIM_CONFIG) --device $(SIM_DEVICE) --out $(OUT)/simulations
 	$(STAGE) sim_mitigation -- $(PY) -m simulations mitigation --config $(SIM_CONFIG) --device $(SIM_DEVICE) --out $(OUT)/sim_mitigation
 	$(STAGE) sim_vocab -- $(PY) -m simulations scale --counts zipf --V 1000 --lambdas $(VOCAB_LAMBDAS) --device $(SIM_DEVICE) --out $(OUT)/sim_vocab
 	$(STAGE) languages -- $(PY) -m simulations languages --out $(OUT)/languages
 	$(STAGE) lm_stats -- $(PY) -m lm_experiments stats --sizes 1000,2000,4000,8000,16000,32000 --out $(OUT)/lm_stats
-	$(STAGE) lm_sweep -- $(PY) -m lm_experiments sweep --config $(LM_CONFIG) --out $(OUT)/$(LM_OUT)
-	$(STAGE) theory_corpus -- $(PY) -m theory corpus --counts-file $(OUT)/$(LM_COUNTS) --out $(OUT)/theory_corpus
-	$(STAGE) findings -- $(PY) -m paper_figures findings --results $(OUT)
-	$(STAGE) report -- $(PY) -m paper_figures report --results $(OUT) --out $(OUT)/report
 
 test: venv
 	$(PY) -m pytest -q -m "not slow"

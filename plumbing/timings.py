@@ -7,6 +7,7 @@ stage replaces its row) rather than a number copied by hand. The command's exit 
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 import time
@@ -21,7 +22,14 @@ COLUMNS = ("stage", "seconds", "exit_status", "finished_utc")
 
 
 def record(path: Path, stage: str, seconds: float, status: int) -> None:
-    """Replace (or add) the row of `stage` in the timings CSV at `path`, atomically; rows keep first-run order."""
+    """Replace (or add) the row of `stage` in the timings CSV at `path`, atomically; rows keep first-run order.
+    Stages of parallel lanes finish at the same time: the read-modify-write holds an exclusive lock."""
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _record(path, stage, seconds, status)
+
+
+def _record(path: Path, stage: str, seconds: float, status: int) -> None:
     rows = pd.read_csv(path).to_dict("records") if path.exists() else []
     row = {"stage": stage, "seconds": round(seconds, 1), "exit_status": status,
            "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
