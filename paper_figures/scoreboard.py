@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from fnmatch import fnmatchcase
 
-from .findings.render import _num
+from .findings.render import effect_text
 
 LEVELS = ("theory", "simulations", "CPU LM", "real scale")
 CLAIMS = (
@@ -39,14 +39,6 @@ KIND = {"resolved": "ok", "contradicts the paper": "bad", "not resolved": "open"
 
 def _matches(findings: list[dict], patterns: tuple) -> list[dict]:
     return [f for f in findings if any(fnmatchcase(f["id"], p) for p in patterns)]
-
-
-def short_effect(f: dict) -> str:
-    """'+0.007 [+0.003, +0.012], n 3' (the interval rule is in the findings table); a theory check's own verdict."""
-    if "effect" not in f:
-        return f"check {f['theory_verdict']}"
-    rng = "" if f["low"] is None else f" [{_num(f['low'])}, {_num(f['high'])}]"
-    return f"{_num(f['effect'])}{rng}, n {f['n']}"
 
 
 def _label(f: dict) -> str:
@@ -77,7 +69,7 @@ def cells(data: dict) -> list[tuple[str, dict]]:
                 row[level] = [(KIND.get(v, "mit"), f"{n} × {v}") for v, n in sorted(counts.items(), key=lambda x: -x[1])]
                 row[level].append(("none", f"of {len(found)} ({patterns[0]})"))
             else:
-                row[level] = [(KIND.get(f["verdict"], "mit"), f"{f['verdict']}: {short_effect(f)}"
+                row[level] = [(KIND.get(f["verdict"], "mit"), f"{f['verdict']}: {effect_text(f, short=True)}"
                                + (f" — {_label(f)}" if len(found) > 1 or "source" in f else "")) for f in found]
         out.append((claim, row))
     return out

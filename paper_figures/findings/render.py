@@ -16,12 +16,13 @@ def _num(x, digits: int = 3) -> str:
     return f"{x:+.{digits}f}" if abs(x) >= 10 ** -digits or x == 0 else f"{x:+.2e}"
 
 
-def effect_text(f: dict) -> str:
-    """'+0.110 [+0.020, +0.200] (95% t-interval over seeds, n = 3)' or the single value with its note."""
+def effect_text(f: dict, short: bool = False) -> str:
+    """'+0.110 [+0.020, +0.200] (95% t-interval over seeds, n = 3)' or the single value with its note;
+    short (the scoreboard's cells): '+0.110 [+0.020, +0.200], n 3', a theory check 'check holds'."""
     if "effect" not in f:
-        return f"theory check: {f['theory_verdict']}"
+        return f"check {f['theory_verdict']}" if short else f"theory check: {f['theory_verdict']}"
     rng = "" if f["low"] is None else f" [{_num(f['low'])}, {_num(f['high'])}]"
-    return f"{_num(f['effect'])}{rng} ({f['interval']}, n = {f['n']})"
+    return f"{_num(f['effect'])}{rng}, n {f['n']}" if short else f"{_num(f['effect'])}{rng} ({f['interval']}, n = {f['n']})"
 
 
 def markdown(data: dict) -> str:
