@@ -17,6 +17,8 @@ from plumbing.atomic import save_figure  # noqa: E402
 from plumbing.results import read_result_csv  # noqa: E402
 from plumbing.schemas import SIM_PER_CLASS, SIM_SUMMARY, Schema  # noqa: E402
 
+from .common import as_bool  # noqa: E402
+
 
 PREFIX = "sim_"  # beside the other figures of the report folder
 CAPTION = ("Simulation grid — low- and high-frequency loss (mass split) and balanced / average loss against the "
@@ -43,18 +45,15 @@ def _lam_colors(lams):
     return {lam: cmap(i / max(1, len(lams) - 1)) for i, lam in enumerate(lams)}
 
 
-def _as_bool(col: pd.Series) -> pd.Series:
-    return col.astype(str).str.strip().str.lower().isin(["true", "1", "1.0"])
-
-
 def converged_choice(sm: pd.DataFrame) -> dict[str, tuple[str, int, int]]:
     """Per model: the L2 optimizer with the most converged runs at lambda > 0 (ties: lbfgs, adam, gd), with
     (optimizer, converged runs, runs). The per-class figures are drawn from it."""
+    sm = sm.assign(converged=as_bool(sm, "converged", Path(SIM_SUMMARY.name)))
     sm = sm[sm["optimizer"].isin(L2_OPTIMIZERS) & (sm["lambda"] > 0)]
     out = {}
     for model in dict.fromkeys(sm["model"]):
         sub = sm[sm["model"] == model]
-        tally = [(int(_as_bool(sub[sub["optimizer"] == o]["converged"]).sum()), -L2_OPTIMIZERS.index(o), o)
+        tally = [(int(sub[sub["optimizer"] == o]["converged"].sum()), -L2_OPTIMIZERS.index(o), o)
                  for o in L2_OPTIMIZERS if (sub["optimizer"] == o).any()]
         k, _, opt = max(tally)
         out[model] = (opt, k, int((sub["optimizer"] == opt).sum()))
